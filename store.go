@@ -1,0 +1,87 @@
+package textback
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// State is where a text is in the outbox.
+type State string
+
+// States of a text. Queued and Sending are live; the rest are final.
+const (
+	Queued  State = "queued"  // written, waiting for its turn (or its next retry)
+	Sending State = "sending" // handed to a sender; the answer has not come back yet
+	Sent    State = "sent"    // the sender accepted it
+	Failed  State = "failed"  // a permanent error; never retried
+	Expired State = "expired" // still undelivered after max_delay
+	// Unknown is a text that was Sending when the daemon died: the request
+	// may or may not have reached the provider. It is never resent silently.
+	Unknown State = "unknown"
+)
+
+// Verdict is one line of the journal: a finished call, what the rules made
+// of it and why.
+type Verdict struct {
+	Call   Call
+	Caller Number // the caller in E.164; empty when there was none to text
+	Send   bool   // a text was queued for the caller
+	Reason string // machine-readable reason ("send", "answered", "cooldown", …)
+	Detail string // the reason in words, for people
+	Rule   string // the rule that matched, if any
+}
+
+// Text is a Message with its life in the outbox.
+type Text struct {
+	Message
+	State       State
+	Attempts    int
+	Created     time.Time
+	NextAttempt time.Time
+	Done        time.Time // when it reached a final state
+	Receipt     Receipt
+	LastError   string
+}
+
+// Entry is one call of the history, with the text it led to, if any.
+type Entry struct {
+	Verdict
+	Recorded time.Time
+	Text     *Text
+}
+
+// ErrDuplicateCall is returned by Store.Record for a call it already holds:
+// a PBX source may report a call twice around a reconnect, and a caller is
+// never texted twice for one call.
+var ErrDuplicateCall = errors.New("call already recorded")
+
+// Store is the durable journal and outbox. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// Record journals a verdict and, when m is not nil, queues its text in
+	// the same transaction, returning the text's id. A call recorded before
+	// gives ErrDuplicateCall and changes nothing.
+	Record(ctx context.Context, v Verdict, m *Message, now time.Time) (int64, error)
+	// LastTexted returns when the latest text to the number was queued,
+	// counting every text that was not a permanent failure.
+	LastTexted(ctx context.Context, to Number) (time.Time, bool, error)
+	// Due returns up to limit queued texts whose next attempt is due at now,
+	// oldest first.
+	Due(ctx context.Context, now time.Time, limit int) ([]Text, error)
+	// NextAttempt returns the earliest next attempt among queued texts.
+	NextAttempt(ctx context.Context) (time.Time, bool, error)
+	// MarkSending records that a text is being handed to a sender.
+	MarkSending(ctx context.Context, id int64, now time.Time) error
+	// MarkSent records that a sender accepted the text.
+	MarkSent(ctx context.Context, id int64, r Receipt, now time.Time) error
+	// MarkRetry puts a text back in the queue for another attempt at next.
+	MarkRetry(ctx context.Context, id int64, reason string, next time.Time) error
+	// MarkDone gives a text a final state (Failed, Expired, Unknown) with the reason.
+	MarkDone(ctx context.Context, id int64, s State, reason string, now time.Time) error
+	// Interrupted returns the texts left Sending by a daemon that died.
+	Interrupted(ctx context.Context) ([]Text, error)
+	// History returns the calls recorded since the given time, newest first.
+	History(ctx context.Context, since time.Time) ([]Entry, error)
+	Close() error
+}

@@ -1,0 +1,165 @@
+// Package textback holds the domain of a missed-call text-back daemon: the
+// calls a PBX reports, the texts sent back to missed callers, and the small
+// interfaces that PBX sources, SMS senders and the store implement.
+//
+// The package imports nothing of ours. Adapters (ami, sms, sqlite, …) import
+// it; cmd/textback wires them together.
+package textback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// CallID identifies one call across all of its channels: Asterisk's Linkedid,
+// the FreeSWITCH A-leg's Unique-ID. It is opaque.
+type CallID string
+
+// Direction says where a call came from, as far as the PBX source can tell.
+type Direction string
+
+// Directions of a call.
+const (
+	Inbound  Direction = "inbound"  // from a trunk into one of the inbound contexts
+	Outbound Direction = "outbound" // from a phone out through a trunk
+	Internal Direction = "internal" // phone to phone, or anything not from a trunk
+)
+
+// Outcome is how an inbound call ended for the caller.
+type Outcome string
+
+// Outcomes. Every outcome but Answered is a missed call.
+const (
+	Answered    Outcome = "answered"    // a person (phone, agent, follow-me leg) answered and was bridged to the caller
+	NoAnswer    Outcome = "no_answer"   // phones rang out
+	Busy        Outcome = "busy"        // the phones answered busy
+	Abandoned   Outcome = "abandoned"   // the caller hung up while it rang or queued
+	Voicemail   Outcome = "voicemail"   // the call went to voicemail
+	Unavailable Outcome = "unavailable" // the phones could not be reached (CHANUNAVAIL, CONGESTION)
+	Unattended  Outcome = "unattended"  // no phone ever rang: closed hours, an IVR
+)
+
+// Outcomes lists every outcome, in a stable order.
+var Outcomes = []Outcome{Answered, NoAnswer, Busy, Abandoned, Voicemail, Unavailable, Unattended}
+
+// Missed reports whether no person answered the call.
+func (o Outcome) Missed() bool { return o != Answered && o != "" }
+
+// Valid reports whether o is one of Outcomes.
+func (o Outcome) Valid() bool {
+	for _, v := range Outcomes {
+		if o == v {
+			return true
+		}
+	}
+	return false
+}
+
+// UnmarshalText accepts the names of Outcomes.
+func (o *Outcome) UnmarshalText(b []byte) error {
+	v := Outcome(b)
+	if !v.Valid() {
+		return fmt.Errorf("unknown outcome %q (want one of %v)", b, Outcomes)
+	}
+	*o = v
+	return nil
+}
+
+// Call is one finished call as a PBX source saw it: every channel of it has
+// hung up. Numbers are as the PBX reported them; normalising them is the
+// rules' job.
+type Call struct {
+	ID        CallID
+	Source    string // "ami", "ari", "esl"
+	Direction Direction
+	Outcome   Outcome // meaningful for Inbound calls
+
+	CallerNum  string // raw caller ID number ("+13125550101", "3125550101", "anonymous", "100", "")
+	CallerName string // raw caller ID name; attacker-controlled
+	// Withheld is set when the caller asked for their number to be hidden
+	// (presentation restricted, Privacy: id), even if the PBX knows it.
+	Withheld bool
+	DID      string // the number the caller dialed, raw
+	Context  string // the dialplan context the call entered, for the journal
+
+	Started time.Time     // first channel created (PBX clock where it tells it)
+	Ended   time.Time     // last channel hung up (PBX clock where it tells it)
+	Rang    time.Duration // how long phones rang before the call was answered or given up
+	// Decided is the local time the source knew the call had ended: the
+	// start of the decision-to-send latency.
+	Decided time.Time
+}
+
+// Event is what a PBX source sends up: today, one finished call.
+type Event struct {
+	Call Call
+}
+
+// Source turns a PBX connection into Events. Run blocks until ctx is done or
+// the link fails for good; it reconnects on its own in between. It never
+// closes out.
+type Source interface {
+	Run(ctx context.Context, out chan<- Event) error
+}
+
+// Number is a phone number in E.164 form, "+13125550101".
+type Number string
+
+// LogValue masks a number for the logs, keeping the country code and the
+// last four digits: "+1******0101". Phone numbers are personal data.
+func (n Number) LogValue() slog.Value { return slog.StringValue(n.Masked()) }
+
+// Masked returns the number with its middle digits starred.
+func (n Number) Masked() string {
+	s := string(n)
+	if len(s) <= 6 {
+		return s
+	}
+	keep := 2 // "+" and the first digit of the country code
+	mid := len(s) - keep - 4
+	b := []byte(s)
+	for i := keep; i < keep+mid; i++ {
+		b[i] = '*'
+	}
+	return string(b)
+}
+
+// Message is one text to send back to a missed caller.
+type Message struct {
+	ID     int64 // the outbox's id; zero until stored
+	CallID CallID
+	Rule   string
+	To     Number
+	From   Number // empty: the sender's default
+	Body   string
+}
+
+// Receipt is what a sender learned from sending a Message.
+type Receipt struct {
+	Sender     string // "twilio", "log", …
+	ProviderID string // the provider's message id, e.g. Twilio's SM… sid
+}
+
+// Sender sends one text. It returns an error wrapping ErrUndeliverable when
+// retrying cannot help (bad number, bad credentials), a *RetryError when the
+// provider said when to try again, and any other error for a transient
+// failure that is worth retrying.
+type Sender interface {
+	Send(ctx context.Context, m Message) (Receipt, error)
+}
+
+// ErrUndeliverable marks a permanent send failure: the text must not be retried.
+var ErrUndeliverable = errors.New("undeliverable")
+
+// RetryError is a transient failure with the provider's own advice on when
+// to retry (HTTP 429 Retry-After, say).
+type RetryError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryError) Error() string { return fmt.Sprintf("%v (retry after %s)", e.Err, e.After) }
+func (e *RetryError) Unwrap() error { return e.Err }
