@@ -64,7 +64,8 @@ type Store interface {
 	// gives ErrDuplicateCall and changes nothing.
 	Record(ctx context.Context, v Verdict, m *Message, now time.Time) (int64, error)
 	// LastTexted returns when the latest text to the number was queued,
-	// counting every text that was not a permanent failure.
+	// counting every text that went out or may have (queued, sending, sent,
+	// unknown); failed and expired texts never left, and do not count.
 	LastTexted(ctx context.Context, to Number) (time.Time, bool, error)
 	// Due returns up to limit queued texts whose next attempt is due at now,
 	// oldest first.

@@ -1,0 +1,126 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/textback/textback"
+)
+
+// Record journals a verdict and, when m is not nil, queues its text (due at
+// now) in the same transaction, returning the text's id, or 0 without a
+// text. A call recorded before gives an error wrapping
+// textback.ErrDuplicateCall and changes nothing. m.CallID may be empty, and
+// is then the verdict's call; any other call id is an error.
+func (d *DB) Record(ctx context.Context, v textback.Verdict, m *textback.Message, now time.Time) (int64, error) {
+	switch {
+	case v.Call.ID == "":
+		return 0, errors.New("sqlite: record: call has no id")
+	case now.IsZero():
+		return 0, fmt.Errorf("sqlite: record: call %s: zero time", v.Call.ID)
+	case m != nil && m.CallID != "" && m.CallID != v.Call.ID:
+		return 0, fmt.Errorf("sqlite: record: call %s: text is for call %s", v.Call.ID, m.CallID)
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: record: %w", err)
+	}
+	defer tx.Rollback()
+
+	c := v.Call
+	res, err := tx.ExecContext(ctx, `
+INSERT INTO calls (call_id, source, direction, outcome, caller_num, caller_name, withheld,
+	did, context, started, ended, rang, decided, caller, send, reason, detail, rule, recorded)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (call_id) DO NOTHING`,
+		c.ID, c.Source, c.Direction, c.Outcome, c.CallerNum, c.CallerName, c.Withheld,
+		c.DID, c.Context, timeArg(c.Started), timeArg(c.Ended), int64(c.Rang), timeArg(c.Decided),
+		v.Caller, v.Send, v.Reason, v.Detail, v.Rule, now.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: record: call %s: %w", c.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return 0, fmt.Errorf("sqlite: record: call %s: %w", c.ID, err)
+	} else if n == 0 {
+		return 0, fmt.Errorf("sqlite: record: call %s: %w", c.ID, textback.ErrDuplicateCall)
+	}
+
+	var id int64
+	if m != nil {
+		err := tx.QueryRowContext(ctx, `
+INSERT INTO texts (call_id, rule, to_number, from_number, body, state, created, next_attempt)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING id`,
+			c.ID, m.Rule, m.To, m.From, m.Body, textback.Queued, now.UnixNano(), now.UnixNano()).Scan(&id)
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: record: call %s: text: %w", c.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("sqlite: record: call %s: %w", c.ID, err)
+	}
+	return id, nil
+}
+
+// LastTexted returns when the latest text to the number was queued. It
+// counts texts that reached, or may have reached, the caller: queued,
+// sending, sent, and unknown (the request may have got through). Failed and
+// expired texts never left, so they don't hold back the next one.
+func (d *DB) LastTexted(ctx context.Context, to textback.Number) (time.Time, bool, error) {
+	var n sql.NullInt64
+	err := d.db.QueryRowContext(ctx, `
+SELECT MAX(created) FROM texts
+WHERE to_number = ? AND state IN (?, ?, ?, ?)`,
+		to, textback.Queued, textback.Sending, textback.Sent, textback.Unknown).Scan(&n)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("sqlite: last texted: %w", err)
+	}
+	return scanTime(n), n.Valid, nil
+}
+
+// History returns the calls recorded at or after since, newest first, each
+// with its text if it had one.
+func (d *DB) History(ctx context.Context, since time.Time) ([]textback.Entry, error) {
+	rows, err := d.db.QueryContext(ctx, `
+SELECT c.call_id, c.source, c.direction, c.outcome, c.caller_num, c.caller_name, c.withheld,
+	c.did, c.context, c.started, c.ended, c.rang, c.decided,
+	c.caller, c.send, c.reason, c.detail, c.rule, c.recorded, `+textColumns+`
+FROM calls c LEFT JOIN texts t ON t.call_id = c.call_id
+WHERE c.recorded >= ?
+ORDER BY c.recorded DESC, c.id DESC`, since.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: history: %w", err)
+	}
+	defer rows.Close()
+	var es []textback.Entry
+	for rows.Next() {
+		var (
+			e                                 textback.Entry
+			c                                 = &e.Call
+			started, ended, decided, recorded sql.NullInt64
+			rang                              int64
+			ts                                textScan
+		)
+		dest := append([]any{&c.ID, &c.Source, &c.Direction, &c.Outcome, &c.CallerNum, &c.CallerName, &c.Withheld,
+			&c.DID, &c.Context, &started, &ended, &rang, &decided,
+			&e.Caller, &e.Send, &e.Reason, &e.Detail, &e.Rule, &recorded}, ts.dest()...)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("sqlite: history: %w", err)
+		}
+		c.Started, c.Ended, c.Decided = scanTime(started), scanTime(ended), scanTime(decided)
+		c.Rang = time.Duration(rang)
+		e.Recorded = scanTime(recorded)
+		if ts.t.ID != 0 { // 0: the call had no text
+			t := ts.text()
+			e.Text = &t
+		}
+		es = append(es, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: history: %w", err)
+	}
+	return es, nil
+}

@@ -1,0 +1,226 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/textback/textback"
+)
+
+// sources lists, for each state a text can move to, the states it can move
+// from. Final states lead nowhere.
+//
+//	queued  → sending               MarkSending
+//	sending → sent                  MarkSent
+//	sending → queued                MarkRetry
+//	queued, sending → failed        MarkDone: a permanent error, before or after handing over
+//	queued, sending → expired       MarkDone: still undelivered after max_delay
+//	sending → unknown               MarkDone: the daemon died mid-send
+var sources = map[textback.State][]textback.State{
+	textback.Sending: {textback.Queued},
+	textback.Sent:    {textback.Sending},
+	textback.Queued:  {textback.Sending},
+	textback.Failed:  {textback.Queued, textback.Sending},
+	textback.Expired: {textback.Queued, textback.Sending},
+	textback.Unknown: {textback.Sending},
+}
+
+// textColumns are the columns textScan reads, from texts aliased t. They are
+// coalesced for History's LEFT JOIN, where a call without a text gives NULLs.
+const textColumns = `COALESCE(t.id, 0), COALESCE(t.call_id, ''), COALESCE(t.rule, ''),
+	COALESCE(t.to_number, ''), COALESCE(t.from_number, ''), COALESCE(t.body, ''),
+	COALESCE(t.state, ''), COALESCE(t.attempts, 0), t.created, t.next_attempt, t.done,
+	COALESCE(t.sender, ''), COALESCE(t.provider_id, ''), COALESCE(t.last_error, '')`
+
+// textScan reads the textColumns of a row.
+type textScan struct {
+	t                   textback.Text
+	created, next, done sql.NullInt64
+}
+
+func (s *textScan) dest() []any {
+	t := &s.t
+	return []any{&t.ID, &t.CallID, &t.Rule, &t.To, &t.From, &t.Body,
+		&t.State, &t.Attempts, &s.created, &s.next, &s.done,
+		&t.Receipt.Sender, &t.Receipt.ProviderID, &t.LastError}
+}
+
+func (s *textScan) text() textback.Text {
+	t := s.t
+	t.Created, t.NextAttempt, t.Done = scanTime(s.created), scanTime(s.next), scanTime(s.done)
+	return t
+}
+
+// texts runs a query for textColumns.
+func (d *DB) texts(ctx context.Context, query string, args ...any) ([]textback.Text, error) {
+	rows, err := d.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ts []textback.Text
+	for rows.Next() {
+		var s textScan
+		if err := rows.Scan(s.dest()...); err != nil {
+			return nil, err
+		}
+		ts = append(ts, s.text())
+	}
+	return ts, rows.Err()
+}
+
+// Due returns up to limit queued texts whose next attempt is at or before
+// now, oldest (first queued) first.
+func (d *DB) Due(ctx context.Context, now time.Time, limit int) ([]textback.Text, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("sqlite: due: limit %d, want at least 1", limit)
+	}
+	ts, err := d.texts(ctx, `SELECT `+textColumns+` FROM texts t
+WHERE t.state = ? AND t.next_attempt <= ?
+ORDER BY t.created, t.id
+LIMIT ?`, textback.Queued, now.UnixNano(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: due: %w", err)
+	}
+	return ts, nil
+}
+
+// NextAttempt returns the earliest next attempt among queued texts; false
+// when none is queued.
+func (d *DB) NextAttempt(ctx context.Context) (time.Time, bool, error) {
+	var n sql.NullInt64
+	err := d.db.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM texts WHERE state = ?`, textback.Queued).Scan(&n)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("sqlite: next attempt: %w", err)
+	}
+	return scanTime(n), n.Valid, nil
+}
+
+// Interrupted returns the texts left sending by a daemon that died, oldest
+// first.
+func (d *DB) Interrupted(ctx context.Context) ([]textback.Text, error) {
+	ts, err := d.texts(ctx, `SELECT `+textColumns+` FROM texts t WHERE t.state = ? ORDER BY t.id`, textback.Sending)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: interrupted: %w", err)
+	}
+	return ts, nil
+}
+
+// MarkSending moves a queued text to sending and counts the attempt.
+func (d *DB) MarkSending(ctx context.Context, id int64, now time.Time) error {
+	return d.move(ctx, "mark sending", id, textback.Sending,
+		"attempts = attempts + 1, attempted = ?", timeArg(now))
+}
+
+// MarkSent moves a sending text to sent, with the sender's receipt.
+func (d *DB) MarkSent(ctx context.Context, id int64, r textback.Receipt, now time.Time) error {
+	return d.move(ctx, "mark sent", id, textback.Sent,
+		"sender = ?, provider_id = ?, done = ?", r.Sender, r.ProviderID, timeArg(now))
+}
+
+// MarkRetry moves a sending text back to queued, due at next, keeping the
+// reason as its last error.
+func (d *DB) MarkRetry(ctx context.Context, id int64, reason string, next time.Time) error {
+	if next.IsZero() {
+		return fmt.Errorf("sqlite: mark retry: text %d: zero time", id)
+	}
+	return d.move(ctx, "mark retry", id, textback.Queued,
+		"last_error = ?, next_attempt = ?", reason, next.UnixNano())
+}
+
+// MarkDone gives a text the final state s (Failed, Expired or Unknown), with
+// the reason as its last error. A text can fail or expire while queued or
+// sending; only a sending one can be unknown.
+func (d *DB) MarkDone(ctx context.Context, id int64, s textback.State, reason string, now time.Time) error {
+	switch s {
+	case textback.Failed, textback.Expired, textback.Unknown:
+	default:
+		return fmt.Errorf("sqlite: mark done: text %d: %q is not failed, expired or unknown", id, s)
+	}
+	return d.move(ctx, "mark done", id, s, "last_error = ?, done = ?", reason, timeArg(now))
+}
+
+// move puts text id in state to, running set (SQL assignments with args) in
+// the same statement, if its current state is one of sources[to].
+func (d *DB) move(ctx context.Context, op string, id int64, to textback.State, set string, args ...any) error {
+	from := sources[to]
+	args = append([]any{to}, args...)
+	args = append(args, id)
+	for _, s := range from {
+		args = append(args, s)
+	}
+	q := `UPDATE texts SET state = ?, ` + set + ` WHERE id = ? AND state IN (?` + strings.Repeat(", ?", len(from)-1) + `)`
+	res, err := d.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: text %d: %w", op, id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: text %d: %w", op, id, err)
+	}
+	if n == 1 {
+		return nil
+	}
+
+	// Say why. The state read here may be newer than the one the UPDATE
+	// saw, but either way the text was not where the caller thought.
+	var cur textback.State
+	err = d.db.QueryRowContext(ctx, `SELECT state FROM texts WHERE id = ?`, id).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite: %s: text %d: %w", op, id, ErrNotFound)
+	} else if err != nil {
+		return fmt.Errorf("sqlite: %s: text %d: %w", op, id, err)
+	}
+	return fmt.Errorf("sqlite: %s: text %d is %s, not %s: %w", op, id, cur, joinStates(from), ErrState)
+}
+
+func joinStates(ss []textback.State) string {
+	var b strings.Builder
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteString(" or ")
+		}
+		b.WriteString(string(s))
+	}
+	return b.String()
+}
+
+// Stats counts the calls in the journal and the texts in each state.
+type Stats struct {
+	Calls int64
+	Texts map[textback.State]int64 // every state, zero included
+}
+
+// Stats returns the counts of calls and of texts by state.
+func (d *DB) Stats(ctx context.Context) (Stats, error) {
+	st := Stats{Texts: map[textback.State]int64{
+		textback.Queued: 0, textback.Sending: 0, textback.Sent: 0,
+		textback.Failed: 0, textback.Expired: 0, textback.Unknown: 0,
+	}}
+	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM calls`).Scan(&st.Calls); err != nil {
+		return Stats{}, fmt.Errorf("sqlite: stats: %w", err)
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM texts GROUP BY state`)
+	if err != nil {
+		return Stats{}, fmt.Errorf("sqlite: stats: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			s textback.State
+			n int64
+		)
+		if err := rows.Scan(&s, &n); err != nil {
+			return Stats{}, fmt.Errorf("sqlite: stats: %w", err)
+		}
+		st.Texts[s] = n
+	}
+	if err := rows.Err(); err != nil {
+		return Stats{}, fmt.Errorf("sqlite: stats: %w", err)
+	}
+	return st, nil
+}
