@@ -1,0 +1,371 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultConfigPath is where run, check and the other commands look for the
+// configuration unless -c says otherwise.
+const DefaultConfigPath = "/etc/textback/textback.toml"
+
+// Config is the whole textback.toml. Its key names are an interface that
+// operators script against: keep them.
+type Config struct {
+	Business string       `toml:"business"`
+	PBX      PBXConfig    `toml:"pbx"`
+	Detect   DetectConfig `toml:"detect"`
+	SMS      SMSConfig    `toml:"sms"`
+	Rules    []RuleConfig `toml:"rules"`
+	Limits   LimitsConfig `toml:"limits"`
+	Store    StoreConfig  `toml:"store"`
+	Log      LogConfig    `toml:"log"`
+
+	path string // the file it came from
+	src  []byte // its text, for line numbers in later errors
+}
+
+// PBXConfig is the [pbx] table.
+type PBXConfig struct {
+	Type            string   `toml:"type"`
+	Address         string   `toml:"address"`
+	Username        string   `toml:"username"`
+	Secret          string   `toml:"secret"`
+	SecretFile      string   `toml:"secret_file"`
+	Auth            string   `toml:"auth"` // "plain" or "md5"
+	InboundContexts []string `toml:"inbound_contexts"`
+	DIDVariable     string   `toml:"did_variable"`
+}
+
+// DetectConfig is the [detect] table.
+type DetectConfig struct {
+	MinRings        int      `toml:"min_rings"`
+	RingCycle       Duration `toml:"ring_cycle"`
+	DefaultRegion   string   `toml:"default_region"`
+	MaxExtensionLen int      `toml:"max_extension_length"`
+}
+
+// SMSConfig is the [sms] table.
+type SMSConfig struct {
+	Sender string       `toml:"sender"`
+	From   string       `toml:"from"`
+	Twilio TwilioConfig `toml:"twilio"`
+}
+
+// TwilioConfig is the [sms.twilio] table.
+type TwilioConfig struct {
+	AccountSID          string `toml:"account_sid"`
+	AuthToken           string `toml:"auth_token"`
+	AuthTokenFile       string `toml:"auth_token_file"`
+	MessagingServiceSID string `toml:"messaging_service_sid"`
+	BaseURL             string `toml:"base_url"`
+}
+
+// RuleConfig is one [[rules]] entry.
+type RuleConfig struct {
+	Name    string   `toml:"name"`
+	DIDs    []string `toml:"dids"`
+	Message string   `toml:"message"`
+	From    string   `toml:"from"`
+}
+
+// LimitsConfig is the [limits] table.
+type LimitsConfig struct {
+	Cooldown Duration `toml:"cooldown"`
+	MaxDelay Duration `toml:"max_delay"`
+}
+
+// StoreConfig is the [store] table.
+type StoreConfig struct {
+	Path string `toml:"path"`
+}
+
+// LogConfig is the [log] table.
+type LogConfig struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// DefaultConfig returns the configuration that an empty file means.
+func DefaultConfig() Config {
+	return Config{
+		PBX: PBXConfig{
+			Type:            "ami",
+			Auth:            "md5",
+			InboundContexts: []string{"from-trunk", "from-pstn", "from-did-direct"},
+		},
+		Detect: DetectConfig{
+			MinRings:        1,
+			RingCycle:       Duration(6 * time.Second),
+			DefaultRegion:   "US",
+			MaxExtensionLen: 6,
+		},
+		SMS:    SMSConfig{Sender: "log"},
+		Limits: LimitsConfig{Cooldown: Duration(24 * time.Hour), MaxDelay: Duration(15 * time.Minute)},
+		Store:  StoreConfig{Path: "/var/lib/textback/textback.db"},
+		Log:    LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// Duration is a time.Duration written as "90s", "15m", "24h" or "2d".
+type Duration time.Duration
+
+// UnmarshalText parses a duration, with "d" for days as well as Go's units.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := parseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration the way Go prints it.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// parseDuration is time.ParseDuration plus whole days ("7d").
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("invalid duration %q (want e.g. 90s, 15m, 24h, 7d)", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (want e.g. 90s, 15m, 24h, 7d)", s)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("invalid duration %q: negative", s)
+	}
+	return v, nil
+}
+
+// LoadConfig reads and validates a configuration file. Every problem is
+// reported, each as "path:line: message", joined in one error.
+func LoadConfig(path string) (Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return ParseConfig(path, src)
+}
+
+// ParseConfig decodes src on top of DefaultConfig and validates it.
+func ParseConfig(path string, src []byte) (Config, error) {
+	cfg := DefaultConfig()
+	cfg.path, cfg.src = path, src
+	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(&cfg)
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return cfg, fmt.Errorf("%s:%d:%d: %s", path, pe.Position.Line, pe.Position.Col, pe.Message)
+	} else if err != nil {
+		// Type mismatches come as "toml: line 11 (last key "x.y"): …".
+		if m := tomlLineErr.FindStringSubmatch(err.Error()); m != nil {
+			return cfg, fmt.Errorf("%s:%s: %s: %s", path, m[1], m[2], m[3])
+		}
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	var errs []error
+	var unknown []string
+	for _, k := range md.Undecoded() {
+		key := k.String()
+		if slices.ContainsFunc(unknown, func(u string) bool { return strings.HasPrefix(key, u+".") }) {
+			continue // inside an unknown table, already reported
+		}
+		unknown = append(unknown, key)
+		errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", path, lineOf(src, key), key))
+	}
+	errs = append(errs, cfg.validate()...)
+	return cfg, errors.Join(errs...)
+}
+
+var tomlLineErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+// errorf makes an error about the key at the dotted path key, with its line.
+func (c *Config) errorf(key, format string, args ...any) error {
+	return fmt.Errorf("%s:%d: %s: %s", c.path, lineOf(c.src, key), key, fmt.Sprintf(format, args...))
+}
+
+// validate checks what decoding cannot: required keys, known names, files.
+// The rules' own checks (templates, numbers) run when the policy is built.
+func (c *Config) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) { errs = append(errs, c.errorf(key, format, args...)) }
+
+	switch c.PBX.Type {
+	case "ami":
+		if c.PBX.Address == "" {
+			bad("pbx.address", "required (host:port of the Asterisk Manager Interface, e.g. 127.0.0.1:5038)")
+		}
+		if c.PBX.Username == "" {
+			bad("pbx.username", "required (the user in manager.conf)")
+		}
+		if c.PBX.Secret == "" && c.PBX.SecretFile == "" {
+			bad("pbx.secret", "required, or secret_file")
+		}
+		if c.PBX.Auth != "md5" && c.PBX.Auth != "plain" {
+			bad("pbx.auth", "must be \"md5\" or \"plain\", not %q", c.PBX.Auth)
+		}
+	case "ari", "esl":
+		bad("pbx.type", "%q is not supported by this version yet; use \"ami\"", c.PBX.Type)
+	default:
+		bad("pbx.type", "must be \"ami\", \"ari\" or \"esl\", not %q", c.PBX.Type)
+	}
+	if c.PBX.Secret != "" && c.PBX.SecretFile != "" {
+		bad("pbx.secret_file", "set secret or secret_file, not both")
+	}
+	if len(c.PBX.InboundContexts) == 0 {
+		bad("pbx.inbound_contexts", "at least one context is required (FreePBX: from-trunk)")
+	}
+	if c.Detect.MinRings < 0 {
+		bad("detect.min_rings", "must not be negative")
+	}
+	if c.Detect.RingCycle <= 0 {
+		bad("detect.ring_cycle", "must be positive (a ring cycle is about 6s in North America, 3s in the UK)")
+	}
+	switch c.SMS.Sender {
+	case "log":
+	case "twilio":
+		t := c.SMS.Twilio
+		if t.AccountSID == "" {
+			bad("sms.twilio.account_sid", "required")
+		}
+		if t.AuthToken == "" && t.AuthTokenFile == "" {
+			bad("sms.twilio.auth_token", "required, or auth_token_file")
+		}
+		if t.AuthToken != "" && t.AuthTokenFile != "" {
+			bad("sms.twilio.auth_token_file", "set auth_token or auth_token_file, not both")
+		}
+		if c.SMS.From == "" && t.MessagingServiceSID == "" {
+			bad("sms.from", "required: the number texts come from (or sms.twilio.messaging_service_sid)")
+		}
+	default:
+		bad("sms.sender", "must be \"twilio\" or \"log\", not %q", c.SMS.Sender)
+	}
+	if len(c.Rules) == 0 {
+		bad("rules", "at least one [[rules]] entry is required")
+	}
+	for i, r := range c.Rules {
+		if strings.TrimSpace(r.Message) == "" {
+			errs = append(errs, fmt.Errorf("%s:%d: rules[%d].message: required", c.path, nthTableLine(c.src, "rules", i), i))
+		}
+	}
+	if c.Limits.MaxDelay <= 0 {
+		bad("limits.max_delay", "must be positive")
+	}
+	if c.Store.Path == "" {
+		bad("store.path", "required")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "must be text or json, not %q", c.Log.Format)
+	}
+	return errs
+}
+
+// secret returns an inline secret or the first line of its file. A relative
+// file name is looked up in systemd's $CREDENTIALS_DIRECTORY when set
+// (LoadCredential=), then next to the config file.
+func (c *Config) secret(inline, file, key string) (string, error) {
+	if file == "" {
+		return inline, nil
+	}
+	p := file
+	if !filepath.IsAbs(p) {
+		if dir := os.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+			if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+				p = filepath.Join(dir, p)
+			}
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(c.path), p)
+		}
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", c.errorf(key, "%v", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", c.errorf(key, "%s is empty", p)
+	}
+	return s, nil
+}
+
+// lineOf finds the line of a dotted key ("pbx.address", "rules.nmae") in a
+// TOML file: a small scanner that follows [table] and [[array]] headers and
+// "key =" lines. BurntSushi/toml keeps key positions to itself. It returns
+// the header's line for a table key, and 0 when the key is not found.
+func lineOf(src []byte, key string) int {
+	table := ""
+	sc := bufio.NewScanner(bytes.NewReader(src))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") {
+			name := strings.Trim(line, "[] \t")
+			if i := strings.Index(name, "]"); i >= 0 {
+				name = strings.TrimSpace(name[:i])
+			}
+			table = unquoteKey(name)
+			if table == key {
+				return n
+			}
+			continue
+		}
+		k, _, ok := strings.Cut(line, "=")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		full := unquoteKey(strings.TrimSpace(k))
+		if table != "" {
+			full = table + "." + full
+		}
+		if full == key {
+			return n
+		}
+	}
+	return 0
+}
+
+// nthTableLine returns the line of the i-th [[name]] header.
+func nthTableLine(src []byte, name string, i int) int {
+	sc := bufio.NewScanner(bytes.NewReader(src))
+	seen := 0
+	for n := 1; sc.Scan(); n++ {
+		if strings.TrimSpace(sc.Text()) == "[["+name+"]]" {
+			if seen == i {
+				return n
+			}
+			seen++
+		}
+	}
+	return 0
+}
+
+// unquoteKey turns `a."b c".d` into a.b c.d, near enough for finding lines.
+func unquoteKey(k string) string {
+	parts := strings.Split(k, ".")
+	for i, p := range parts {
+		parts[i] = strings.Trim(strings.TrimSpace(p), `"'`)
+	}
+	return strings.Join(parts, ".")
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/textback/textback"
+	"github.com/textback/textback/ami"
+	"github.com/textback/textback/rules"
+	"github.com/textback/textback/sms"
+	"github.com/textback/textback/sqlite"
+)
+
+// daemon turns finished calls into verdicts and queued texts. handle runs
+// on one goroutine (the event loop); the outbox sends on another.
+type daemon struct {
+	policy *rules.Policy
+	store  textback.Store
+	outbox *outbox
+	log    *slog.Logger
+	now    func() time.Time
+	// decided, if set, is called after each call is journaled (the demo uses it).
+	decided func(v textback.Verdict, msgID int64)
+}
+
+// handle decides one call, journals the verdict and queues its text in one
+// transaction, and wakes the outbox.
+func (d *daemon) handle(ctx context.Context, ev textback.Event) error {
+	c := ev.Call
+	now := d.now()
+	dec, err := d.policy.Decide(ctx, c, now, d.store)
+	if err != nil {
+		return fmt.Errorf("decide call %s: %w", c.ID, err)
+	}
+	v := textback.Verdict{
+		Call: c, Caller: dec.Caller, Send: dec.Send,
+		Reason: string(dec.Reason), Detail: dec.Detail, Rule: dec.Rule,
+	}
+	id, err := d.store.Record(ctx, v, dec.Message, now)
+	if errors.Is(err, textback.ErrDuplicateCall) {
+		d.log.Debug("call already decided", "call_id", c.ID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("record call %s: %w", c.ID, err)
+	}
+	if c.Direction == textback.Inbound {
+		attrs := []any{"call_id", c.ID, "outcome", c.Outcome, "caller", dec.Caller, "did", c.DID,
+			"rang", c.Rang.Round(100 * time.Millisecond), "verdict", verdictWord(dec.Send), "reason", dec.Reason}
+		if dec.Rule != "" {
+			attrs = append(attrs, "rule", dec.Rule)
+		}
+		if dec.Detail != "" {
+			attrs = append(attrs, "detail", dec.Detail)
+		}
+		msg := "call answered"
+		if c.Outcome.Missed() {
+			msg = "call missed"
+		}
+		d.log.Info(msg, attrs...)
+	} else {
+		d.log.Debug("call ignored", "call_id", c.ID, "direction", c.Direction, "reason", dec.Reason)
+	}
+	if d.decided != nil {
+		d.decided(v, id)
+	}
+	if id != 0 {
+		d.outbox.Wake()
+	}
+	return nil
+}
+
+func verdictWord(send bool) string {
+	if send {
+		return "text"
+	}
+	return "no text"
+}
+
+// serve runs a source, the event loop and the outbox until ctx is done.
+// Everything it starts has returned when it returns.
+func (d *daemon) serve(ctx context.Context, src textback.Source) error {
+	events := make(chan textback.Event, 256)
+	var wg sync.WaitGroup
+	var srcErr error
+	wg.Go(func() { srcErr = src.Run(ctx, events) })
+	go func() { wg.Wait(); close(events) }()
+
+	var obErr error
+	var obWG sync.WaitGroup
+	obWG.Go(func() { obErr = d.outbox.Run(ctx) })
+
+	for ev := range events {
+		if err := d.handle(ctx, ev); err != nil {
+			// The store refused the verdict (disk full, locked). Keep the
+			// daemon up; the error says which call was not journaled.
+			d.log.Error("call not recorded", "call_id", ev.Call.ID, "err", err)
+		}
+	}
+	obWG.Wait()
+	return errors.Join(srcErr, obErr)
+}
+
+// components are what a configuration builds.
+type components struct {
+	policy *rules.Policy
+	sender textback.Sender
+	source *ami.Source
+}
+
+// build makes the policy, the sender and the PBX source a configuration
+// describes. Nothing is connected yet.
+func build(cfg *Config, log *slog.Logger) (components, error) {
+	var c components
+	var errs []error
+	pol, err := buildPolicy(cfg)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.policy = pol
+	snd, err := buildSender(cfg, log)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.sender = snd
+	src, err := buildSource(cfg, log)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.source = src
+	return c, errors.Join(errs...)
+}
+
+var ruleIndex = regexp.MustCompile(`^rules\[(\d+)\]`)
+
+func buildPolicy(cfg *Config) (*rules.Policy, error) {
+	rc := rules.Config{
+		Region:          cfg.Detect.DefaultRegion,
+		MaxExtensionLen: cfg.Detect.MaxExtensionLen,
+		MinRings:        cfg.Detect.MinRings,
+		RingCycle:       time.Duration(cfg.Detect.RingCycle),
+		Cooldown:        time.Duration(cfg.Limits.Cooldown),
+		Business:        cfg.Business,
+	}
+	if cfg.SMS.From != "" {
+		from, err := rules.ParseNumber(cfg.SMS.From, cfg.Detect.DefaultRegion)
+		if err != nil {
+			return nil, cfg.errorf("sms.from", "%v", err)
+		}
+		rc.From = from
+	}
+	for _, r := range cfg.Rules {
+		rc.Rules = append(rc.Rules, rules.Rule{Name: r.Name, DIDs: r.DIDs, Message: r.Message, From: r.From})
+	}
+	p, err := rules.New(rc)
+	if err != nil {
+		// Point at the [[rules]] entry the error names.
+		line := 0
+		if m := ruleIndex.FindStringSubmatch(err.Error()); m != nil {
+			i, _ := strconv.Atoi(m[1])
+			line = nthTableLine(cfg.src, "rules", i)
+		}
+		return nil, fmt.Errorf("%s:%d: %w", cfg.path, line, err)
+	}
+	return p, nil
+}
+
+func buildSender(cfg *Config, log *slog.Logger) (textback.Sender, error) {
+	switch cfg.SMS.Sender {
+	case "twilio":
+		t := cfg.SMS.Twilio
+		token, err := cfg.secret(t.AuthToken, t.AuthTokenFile, "sms.twilio.auth_token_file")
+		if err != nil {
+			return nil, err
+		}
+		tw, err := sms.NewTwilio(sms.TwilioConfig{
+			AccountSID: t.AccountSID, AuthToken: token, From: cfg.SMS.From,
+			MessagingServiceSID: t.MessagingServiceSID, BaseURL: t.BaseURL,
+		}, log.With("sender", "twilio"))
+		if err != nil {
+			return nil, cfg.errorf("sms.twilio", "%v", err)
+		}
+		return tw, nil
+	default:
+		return sms.NewLog(log.With("sender", "log")), nil
+	}
+}
+
+func buildSource(cfg *Config, log *slog.Logger) (*ami.Source, error) {
+	secret, err := cfg.secret(cfg.PBX.Secret, cfg.PBX.SecretFile, "pbx.secret_file")
+	if err != nil {
+		return nil, err
+	}
+	return ami.New(ami.Config{
+		Address:         cfg.PBX.Address,
+		Username:        cfg.PBX.Username,
+		Secret:          secret,
+		AuthMD5:         cfg.PBX.Auth == "md5",
+		InboundContexts: cfg.PBX.InboundContexts,
+		DIDVariable:     cfg.PBX.DIDVariable,
+	}, log.With("pbx", "ami", "addr", cfg.PBX.Address)), nil
+}
+
+// openStore opens the journal and outbox the configuration names.
+func openStore(ctx context.Context, cfg *Config) (*sqlite.DB, error) {
+	db, err := sqlite.Open(ctx, cfg.Store.Path)
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", cfg.Store.Path, err)
+	}
+	return db, nil
+}

@@ -1,0 +1,135 @@
+// Command textback watches a PBX for missed inbound calls and texts each
+// missed caller back.
+//
+//	textback run          the daemon
+//	textback check        validate the configuration, log in to the PBX, test the sender
+//	textback demo         a self-contained demonstration on recorded Asterisk calls
+//	textback simulate     put a described call through the rules
+//	textback send-test    send one text through the configured sender
+//	textback history      the calls and texts of the journal
+//	textback version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+func main() {
+	if err := newRoot(os.Stdout, os.Stderr).Execute(); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(int(ee))
+		}
+		fmt.Fprintln(os.Stderr, "textback:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the program with a status and no further message: the
+// command has already said what is wrong.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	var cfgPath string
+	root := &cobra.Command{
+		Use:           "textback",
+		Short:         "Text back every caller your business missed",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVarP(&cfgPath, "config", "c", DefaultConfigPath, "configuration file")
+	load := func() (Config, error) { return LoadConfig(cfgPath) }
+
+	root.AddCommand(
+		runCmd(load, stderr),
+		checkCmd(load, stdout),
+		demoCmd(stdout),
+		simulateCmd(load, stdout),
+		sendTestCmd(load, stdout, stderr),
+		historyCmd(load, stdout),
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Args:  cobra.NoArgs,
+			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(cmd.OutOrStdout(), "textback", versionString()) },
+		},
+	)
+	return root
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// newLogger builds the daemon's logger from [log].
+func newLogger(w io.Writer, lc LogConfig) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(lc.Level)) // validated with the config
+	opts := &slog.HandlerOptions{Level: level}
+	if lc.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runCmd(load func() (Config, error), stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load()
+			if err != nil {
+				return err
+			}
+			log := newLogger(stderr, cfg.Log)
+			slog.SetDefault(log)
+			c, err := build(&cfg, log)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			go func() { <-ctx.Done(); stop() }() // a second signal gets the default: exit now
+
+			db, err := openStore(ctx, &cfg)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			d := &daemon{
+				policy: c.policy, store: db, log: log, now: time.Now,
+				outbox: newOutbox(db, c.sender, time.Duration(cfg.Limits.MaxDelay), log),
+			}
+			log.Info("textback started", "version", versionString(), "pbx", cfg.PBX.Type, "addr", cfg.PBX.Address,
+				"sender", cfg.SMS.Sender, "store", cfg.Store.Path)
+			err = d.serve(ctx, c.source)
+			log.Info("textback stopped")
+			return err
+		},
+	}
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/textback/textback"
+)
+
+// outbox sends the queued texts of the store through one sender, one at a
+// time, oldest first, and records what became of each. Its Run loop is the
+// only goroutine that sends, so a text is never handed to two senders.
+type outbox struct {
+	store    textback.Store
+	sender   textback.Sender
+	log      *slog.Logger
+	maxDelay time.Duration
+	// sendTimeout bounds one attempt; a slow carrier is retried, not waited on forever.
+	sendTimeout time.Duration
+	now         func() time.Time
+	wake        chan struct{}
+	// sent, if set, is called after each text is accepted (the demo and the
+	// benchmark time the path with it).
+	sent func(t textback.Text, r textback.Receipt, at time.Time)
+}
+
+func newOutbox(store textback.Store, sender textback.Sender, maxDelay time.Duration, log *slog.Logger) *outbox {
+	return &outbox{
+		store: store, sender: sender, log: log, maxDelay: maxDelay,
+		sendTimeout: 30 * time.Second,
+		now:         time.Now,
+		wake:        make(chan struct{}, 1),
+	}
+}
+
+// Wake tells the loop that a text was queued. It never blocks.
+func (o *outbox) Wake() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends due texts until ctx is done. Texts left Sending by a daemon that
+// died are marked Unknown first: the request may have reached the carrier,
+// and a second text to a caller is worse than a lost one. They are logged
+// at error level so an operator can look them up in the carrier's console.
+func (o *outbox) Run(ctx context.Context) error {
+	stuck, err := o.store.Interrupted(ctx)
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	for _, t := range stuck {
+		o.log.Error("sms state unknown: the daemon stopped while sending; not resent", "id", t.ID, "call_id", t.CallID, "to", t.To)
+		if err := o.store.MarkDone(ctx, t.ID, textback.Unknown, "daemon stopped while the text was being sent; not resent to avoid a duplicate", o.now()); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+	}
+	for {
+		if err := o.drain(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			// The store failed (disk full, locked): say so and try again
+			// soon; the texts stay queued.
+			o.log.Error("outbox: store error", "err", err)
+			if !sleep(ctx, 5*time.Second) {
+				return nil
+			}
+			continue
+		}
+		wait := time.Minute
+		if next, ok, err := o.store.NextAttempt(ctx); err == nil && ok {
+			wait = max(next.Sub(o.now()), 0)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-o.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// drain sends every text that is due now.
+func (o *outbox) drain(ctx context.Context) error {
+	for ctx.Err() == nil {
+		due, err := o.store.Due(ctx, o.now(), 16)
+		if err != nil {
+			return err
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		for _, t := range due {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err := o.attempt(ctx, t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// attempt makes one try at one text. Only store errors are returned.
+func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
+	log := o.log.With("id", t.ID, "call_id", t.CallID, "to", t.To)
+	now := o.now()
+	if age := now.Sub(t.Created); age > o.maxDelay {
+		reason := fmt.Sprintf("not sent within max_delay %s (last error: %s)", o.maxDelay, t.LastError)
+		log.Warn("sms expired", "reason", reason)
+		return o.store.MarkDone(ctx, t.ID, textback.Expired, reason, now)
+	}
+	if err := o.store.MarkSending(ctx, t.ID, now); err != nil {
+		return err
+	}
+	// A send that has started finishes even when the daemon is told to stop:
+	// a text cut off half way is the one whose fate we cannot know.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.sendTimeout)
+	r, err := o.sender.Send(sctx, t.Message)
+	cancel()
+	done := o.now()
+	ctx = context.WithoutCancel(ctx) // and what became of it is written down
+	switch {
+	case err == nil:
+		if err := o.store.MarkSent(ctx, t.ID, r, done); err != nil {
+			return err
+		}
+		log.Info("sms sent", "sender", r.Sender, "provider_id", r.ProviderID, "attempt", t.Attempts+1,
+			"latency", done.Sub(t.Created).Round(time.Microsecond))
+		if o.sent != nil {
+			o.sent(t, r, done)
+		}
+		return nil
+	case errors.Is(err, textback.ErrUndeliverable):
+		log.Error("sms failed", "err", err)
+		return o.store.MarkDone(ctx, t.ID, textback.Failed, err.Error(), done)
+	default:
+		wait := backoff(t.Attempts + 1)
+		if re := (*textback.RetryError)(nil); errors.As(err, &re) && re.After > wait {
+			wait = re.After
+		}
+		log.Warn("sms send failed, will retry", "err", err, "retry_in", wait.Round(time.Millisecond))
+		return o.store.MarkRetry(ctx, t.ID, err.Error(), done.Add(wait))
+	}
+}
+
+// backoff is the wait before attempt n+1: 1s, 2s, 4s … capped at 2 minutes,
+// with ±20% jitter so a queue of texts does not hit a recovering carrier at once.
+func backoff(n int) time.Duration {
+	d := time.Second << min(n-1, 7)
+	d = min(d, 2*time.Minute)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// sleep waits d or until ctx is done, and reports whether it waited it all.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/textback/textback"
+	"github.com/textback/textback/sqlite"
+)
+
+// scriptedSender answers each Send with the next error of its script (nil:
+// accepted), and records what it was given.
+type scriptedSender struct {
+	mu     sync.Mutex
+	script []error
+	got    []textback.Message
+	at     []time.Time
+	delay  time.Duration
+}
+
+func (s *scriptedSender) Send(ctx context.Context, m textback.Message) (textback.Receipt, error) {
+	if s.delay > 0 {
+		time.Sleep(s.delay)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, m)
+	s.at = append(s.at, time.Now())
+	var err error
+	if len(s.script) > 0 {
+		err, s.script = s.script[0], s.script[1:]
+	}
+	if err != nil {
+		return textback.Receipt{}, err
+	}
+	return textback.Receipt{Sender: "scripted", ProviderID: fmt.Sprintf("P%d", len(s.got))}, nil
+}
+
+func (s *scriptedSender) calls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+// queueText journals a missed call and queues its text, as the daemon does.
+func queueText(t *testing.T, db *sqlite.DB, id string, now time.Time) int64 {
+	t.Helper()
+	v := textback.Verdict{Call: textback.Call{ID: textback.CallID(id), Direction: textback.Inbound, Outcome: textback.NoAnswer},
+		Caller: "+13125550101", Send: true, Reason: "send"}
+	mid, err := db.Record(context.Background(), v, &textback.Message{To: "+13125550101", Body: "hi " + id}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mid
+}
+
+func textState(t *testing.T, db *sqlite.DB, callID string) textback.Text {
+	t.Helper()
+	es, err := db.History(context.Background(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if string(e.Call.ID) == callID && e.Text != nil {
+			return *e.Text
+		}
+	}
+	t.Fatalf("no text for %s", callID)
+	return textback.Text{}
+}
+
+func TestOutbox(t *testing.T) {
+	transient := errors.New("twilio: 503 service unavailable")
+	for name, tt := range map[string]struct {
+		script    []error
+		interrupt bool // the text was left Sending by a dead daemon
+		wantState textback.State
+		wantCalls int
+		minWait   time.Duration // the last attempt came at least this long after the first
+	}{
+		"sent at once":                     {wantState: textback.Sent, wantCalls: 1},
+		"transient then sent":              {script: []error{transient, transient}, wantState: textback.Sent, wantCalls: 3, minWait: 2 * time.Second},
+		"permanent failure is not retried": {script: []error{fmt.Errorf("twilio: landline: %w", textback.ErrUndeliverable)}, wantState: textback.Failed, wantCalls: 1},
+		"retry-after is honoured": {script: []error{&textback.RetryError{After: 40 * time.Second, Err: transient}},
+			wantState: textback.Sent, wantCalls: 2, minWait: 40 * time.Second},
+		"given up after max_delay":       {script: repeat(transient, 1000), wantState: textback.Expired, wantCalls: 10},
+		"interrupted send is not resent": {interrupt: true, wantState: textback.Unknown, wantCalls: 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				id := queueText(t, db, "c1", time.Now())
+				if tt.interrupt {
+					if err := db.MarkSending(context.Background(), id, time.Now()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				snd := &scriptedSender{script: tt.script}
+				ob := newOutbox(db, snd, 15*time.Minute, slog.New(slog.DiscardHandler))
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error)
+				go func() { done <- ob.Run(ctx) }()
+				time.Sleep(20 * time.Minute) // fake time: every retry there will be has happened
+				synctest.Wait()
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Run: %v", err)
+				}
+				got := textState(t, db, "c1")
+				if got.State != tt.wantState {
+					t.Errorf("state %s (%s), want %s", got.State, got.LastError, tt.wantState)
+				}
+				if tt.wantState == textback.Expired {
+					if snd.calls() < 5 || snd.calls() > 15 {
+						t.Errorf("%d attempts in 15 minutes, want about 10 (backoff up to 2 minutes)", snd.calls())
+					}
+				} else if snd.calls() != tt.wantCalls {
+					t.Errorf("%d sends, want %d", snd.calls(), tt.wantCalls)
+				}
+				if tt.minWait > 0 {
+					if w := snd.at[len(snd.at)-1].Sub(snd.at[0]); w < tt.minWait {
+						t.Errorf("last attempt %s after the first, want at least %s", w, tt.minWait)
+					}
+				}
+				if tt.wantState == textback.Sent && got.Receipt.Sender != "scripted" {
+					t.Errorf("receipt not recorded: %+v", got.Receipt)
+				}
+			})
+		})
+	}
+}
+
+func repeat(err error, n int) []error {
+	s := make([]error, n)
+	for i := range s {
+		s[i] = err
+	}
+	return s
+}
+
+// TestOutboxFinishesSendOnShutdown: a send in flight when the daemon is told
+// to stop is finished and recorded, not cut off.
+func TestOutboxFinishesSendOnShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		queueText(t, db, "c1", time.Now())
+		snd := &scriptedSender{delay: 3 * time.Second}
+		ob := newOutbox(db, snd, 15*time.Minute, slog.New(slog.DiscardHandler))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- ob.Run(ctx) }()
+		time.Sleep(time.Second) // the send is in flight
+		cancel()
+		<-done
+		if got := textState(t, db, "c1"); got.State != textback.Sent {
+			t.Errorf("state %s after shutdown mid-send, want sent", got.State)
+		}
+	})
+}
