@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -39,8 +37,10 @@ type Config struct {
 	// an internal extension: 0 means DefaultMaxExtensionLen, negative means
 	// none.
 	MaxExtensionLen int
-	// MinRings is how many rings a caller who hung up must have waited to
-	// be texted; 0 texts every one.
+	// MinRings is how many rings a caller who hung up while it rang must
+	// have heard to be texted; 0 texts every one. The first ring sounds at
+	// once and another every RingCycle, so 1 means "any ringing at all" and
+	// 2 "still there when the second ring began".
 	MinRings int
 	// RingCycle is how long one ring lasts: 0 means DefaultRingCycle.
 	RingCycle time.Duration
@@ -319,7 +319,7 @@ func (p *Policy) Decide(ctx context.Context, c textback.Call, now time.Time, h H
 	d.Rule = r.name
 
 	rings := p.rings(c.Rang)
-	if c.Outcome == textback.Abandoned && c.Rang < time.Duration(p.minRings)*p.ringCycle {
+	if c.Outcome == textback.Abandoned && p.ringsHeard(c.Rang) < int64(p.minRings) {
 		return refuse(d, TooFewRings, "rang %s, fewer than min_rings %d", rings, p.minRings)
 	}
 
@@ -385,15 +385,26 @@ func (p *Policy) format(n *phonenumbers.PhoneNumber) string {
 	return phonenumbers.Format(n, phonenumbers.INTERNATIONAL)
 }
 
-// rings says how long d rang in rings, to a tenth, rounded down so that it
-// never reads as enough when it was not: "1 time (6s)", "1.9 times (11.5s)".
+// ringsHeard counts the rings a caller heard in d: the first sounds at
+// once, then one every ring cycle. People count rings that way ("it rang
+// twice and they hung up"), and ring time / ring_cycle would call a caller
+// who heard one whole ring and hung up in the pause after it 0.8 rings.
+func (p *Policy) ringsHeard(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64(d/p.ringCycle) + 1
+}
+
+// rings says how many rings were heard in d, and how long that was:
+// "1 time (5s)", "3 times (12s)".
 func (p *Policy) rings(d time.Duration) string {
-	n := math.Floor(float64(d)/float64(p.ringCycle)*10) / 10
+	n := p.ringsHeard(d)
 	unit := "times"
 	if n == 1 {
 		unit = "time"
 	}
-	return fmt.Sprintf("%s %s (%s)", strconv.FormatFloat(n, 'f', -1, 64), unit, roundDuration(d))
+	return fmt.Sprintf("%d %s (%s)", n, unit, roundDuration(d))
 }
 
 // roundDuration writes d to a tenth of a second, without zero units:

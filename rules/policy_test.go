@@ -178,8 +178,8 @@ func TestDecide(t *testing.T) {
 			want: rules.Decision{Reason: rules.NoRule, Caller: caller, Detail: `no rule covers DID "unknown"`},
 		},
 		"hung up after 1 ring": {
-			call: call(abandoned(6 * time.Second)),
-			want: rules.Decision{Reason: rules.TooFewRings, Caller: caller, Rule: "sales", Detail: "rang 1 time (6s), fewer than min_rings 2"},
+			call: call(abandoned(4 * time.Second)),
+			want: rules.Decision{Reason: rules.TooFewRings, Caller: caller, Rule: "sales", Detail: "rang 1 time (4s), fewer than min_rings 2"},
 		},
 		"texted 2h ago": {
 			call: call(),
@@ -190,7 +190,7 @@ func TestDecide(t *testing.T) {
 			call: call(),
 			h:    history{},
 			want: rules.Decision{
-				Send: true, Reason: rules.Send, Caller: caller, Rule: "sales", Detail: "no_answer, rang 5 times (30s)",
+				Send: true, Reason: rules.Send, Caller: caller, Rule: "sales", Detail: "no_answer, rang 6 times (30s)",
 				Message: &textback.Message{CallID: "1741000000.42", Rule: "sales", To: caller, From: "+12125550199", Body: salesBody},
 			},
 		},
@@ -198,7 +198,7 @@ func TestDecide(t *testing.T) {
 			call: call(from("+1 773 555 0123")),
 			h:    texted,
 			want: rules.Decision{
-				Send: true, Reason: rules.Send, Caller: "+17735550123", Rule: "sales", Detail: "no_answer, rang 5 times (30s)",
+				Send: true, Reason: rules.Send, Caller: "+17735550123", Rule: "sales", Detail: "no_answer, rang 6 times (30s)",
 				Message: &textback.Message{CallID: "1741000000.42", Rule: "sales", To: "+17735550123", From: "+12125550199", Body: salesBody},
 			},
 		},
@@ -213,7 +213,7 @@ func TestDecide(t *testing.T) {
 			call: call(to(support), outcome(textback.Voicemail)),
 			h:    history{},
 			want: rules.Decision{
-				Send: true, Reason: rules.Send, Caller: caller, Rule: "support", Detail: "voicemail, rang 5 times (30s)",
+				Send: true, Reason: rules.Send, Caller: caller, Rule: "support", Detail: "voicemail, rang 6 times (30s)",
 				Message: &textback.Message{
 					CallID: "1741000000.42", Rule: "support", To: caller, From: support,
 					Body: "Acme Plumbing support: your call from (312) 555-0101 was sent to voicemail.",
@@ -224,7 +224,7 @@ func TestDecide(t *testing.T) {
 			call: call(to("s")),
 			want: rules.Decision{
 				Send: true, Reason: rules.Send, Caller: caller, Rule: "support",
-				Detail: `no_answer, rang 5 times (30s); DID "s" is no number to text from, so from the default`,
+				Detail: `no_answer, rang 6 times (30s); DID "s" is no number to text from, so from the default`,
 				Message: &textback.Message{
 					CallID: "1741000000.42", Rule: "support", To: caller, From: "+12125550199",
 					Body: "Acme Plumbing support: your call from (312) 555-0101 was missed.",
@@ -253,16 +253,16 @@ func TestDecideMinRings(t *testing.T) {
 		call textback.Call
 		want rules.Reason
 	}{
-		"abandoned at once":       {call(abandoned(0)), rules.TooFewRings},
-		"abandoned after 1 ring":  {call(abandoned(6 * time.Second)), rules.TooFewRings},
-		"abandoned just before 2": {call(abandoned(12*time.Second - time.Millisecond)), rules.TooFewRings},
-		"abandoned after 2 rings": {call(abandoned(12 * time.Second)), rules.Send},
-		"abandoned after 4 rings": {call(abandoned(24 * time.Second)), rules.Send},
-		"no answer, 0 rings":      {call(outcome(textback.NoAnswer), rang(0)), rules.Send},
-		"busy, 0 rings":           {call(outcome(textback.Busy), rang(0)), rules.Send},
-		"voicemail, 1 ring":       {call(outcome(textback.Voicemail), rang(6*time.Second)), rules.Send},
-		"unavailable, 0 rings":    {call(outcome(textback.Unavailable), rang(0)), rules.Send},
-		"unattended, 0 rings":     {call(outcome(textback.Unattended), rang(0)), rules.Send},
+		"abandoned at once":          {call(abandoned(0)), rules.TooFewRings},
+		"abandoned after 1 ring":     {call(abandoned(5 * time.Second)), rules.TooFewRings},
+		"abandoned just before 2":    {call(abandoned(6*time.Second - time.Millisecond)), rules.TooFewRings},
+		"abandoned as the 2nd began": {call(abandoned(6 * time.Second)), rules.Send},
+		"abandoned after 4 rings":    {call(abandoned(20 * time.Second)), rules.Send},
+		"no answer, 0 rings":         {call(outcome(textback.NoAnswer), rang(0)), rules.Send},
+		"busy, 0 rings":              {call(outcome(textback.Busy), rang(0)), rules.Send},
+		"voicemail, 1 ring":          {call(outcome(textback.Voicemail), rang(6*time.Second)), rules.Send},
+		"unavailable, 0 rings":       {call(outcome(textback.Unavailable), rang(0)), rules.Send},
+		"unattended, 0 rings":        {call(outcome(textback.Unattended), rang(0)), rules.Send},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := p.Decide(t.Context(), tt.call, now, history{})
@@ -272,9 +272,9 @@ func TestDecideMinRings(t *testing.T) {
 		})
 	}
 
-	t.Run("detail rounds down", func(t *testing.T) {
-		got, _ := p.Decide(t.Context(), call(abandoned(11500*time.Millisecond)), now, nil)
-		if want := "rang 1.9 times (11.5s), fewer than min_rings 2"; got.Detail != want {
+	t.Run("detail counts rings heard", func(t *testing.T) {
+		got, _ := p.Decide(t.Context(), call(abandoned(5500*time.Millisecond)), now, nil)
+		if want := "rang 1 time (5.5s), fewer than min_rings 2"; got.Detail != want {
 			t.Errorf("Detail = %q, want %q", got.Detail, want)
 		}
 	})
@@ -284,7 +284,7 @@ func TestDecideMinRings(t *testing.T) {
 		cfg.RingCycle = 4 * time.Second
 		cfg.MinRings = 3
 		p := policy(t, cfg)
-		for d, want := range map[time.Duration]rules.Reason{11 * time.Second: rules.TooFewRings, 12 * time.Second: rules.Send} {
+		for d, want := range map[time.Duration]rules.Reason{7900 * time.Millisecond: rules.TooFewRings, 8 * time.Second: rules.Send} {
 			if got, _ := p.Decide(t.Context(), call(abandoned(d)), now, nil); got.Reason != want {
 				t.Errorf("ring_cycle 4s, min_rings 3: Decide(abandoned after %s) = %q (%s), want %q", d, got.Reason, got.Detail, want)
 			}
@@ -599,7 +599,7 @@ func TestDecisionVerdict(t *testing.T) {
 	d, _ := p.Decide(t.Context(), c, now, nil)
 	want := textback.Verdict{
 		Call: c, Caller: caller, Send: false, Reason: "too_few_rings", Rule: "sales",
-		Detail: "rang 0.1 times (1s), fewer than min_rings 2",
+		Detail: "rang 1 time (1s), fewer than min_rings 2",
 	}
 	if diff := cmp.Diff(want, d.Verdict(c)); diff != "" {
 		t.Errorf("Verdict() mismatch (-want +got):\n%s", diff)
