@@ -24,7 +24,7 @@ func NewLog(log *slog.Logger) *Log {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Log{log: log.With("sms", "log")}
+	return &Log{log: log.With("sender", "log")}
 }
 
 // Send logs m at Info as "sms sent", the recipient masked, and returns a
@@ -37,6 +37,6 @@ func (l *Log) Send(ctx context.Context, m textback.Message) (textback.Receipt, e
 		return textback.Receipt{}, fmt.Errorf("sms log: send for call %s: %w: no recipient", m.CallID, textback.ErrUndeliverable)
 	}
 	id := "log-" + strconv.FormatUint(l.n.Add(1), 10)
-	l.log.InfoContext(ctx, "sms sent", "to", m.To, "from", m.From, "body", m.Body, "call_id", m.CallID, "provider_id", id)
+	l.log.InfoContext(ctx, "sms written to the log, not sent", "to", m.To, "from", m.From, "body", m.Body, "call_id", m.CallID, "provider_id", id)
 	return textback.Receipt{Sender: "log", ProviderID: id}, nil
 }

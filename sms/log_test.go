@@ -30,7 +30,7 @@ func TestLogSend(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("%d lines, want 2:\n%s", len(lines), out)
 	}
-	for _, want := range []string{"level=INFO", `msg="sms sent"`, "to=" + testMasked, "call_id=1700000000.42",
+	for _, want := range []string{"level=INFO", `msg="sms written to the log, not sent"`, "to=" + testMasked, "call_id=1700000000.42",
 		`body="Sorry we missed your call 📞"`, "provider_id=log-1", "from=+1******0199"} {
 		if !strings.Contains(lines[0], want) {
 			t.Errorf("line %q does not contain %q", lines[0], want)
@@ -80,7 +80,7 @@ func TestLogConcurrent(t *testing.T) {
 	if len(seen) != n {
 		t.Errorf("%d ids, want %d", len(seen), n)
 	}
-	if got := strings.Count(buf.String(), `"msg":"sms sent"`); got != n {
+	if got := strings.Count(buf.String(), `"msg":"sms written to the log, not sent"`); got != n {
 		t.Errorf("%d log lines, want %d", got, n)
 	}
 }

@@ -104,7 +104,7 @@ func NewTwilio(cfg TwilioConfig, log *slog.Logger) (*Twilio, error) {
 		accountURL:  account + ".json",
 		client:      client,
 		timeout:     timeout,
-		log:         log.With("sms", "twilio", "account_sid", cfg.AccountSID),
+		log:         log.With("sender", "twilio", "account_sid", cfg.AccountSID),
 		now:         time.Now,
 	}, nil
 }

@@ -182,13 +182,13 @@ func buildSender(cfg *Config, log *slog.Logger) (textback.Sender, error) {
 		tw, err := sms.NewTwilio(sms.TwilioConfig{
 			AccountSID: t.AccountSID, AuthToken: token, From: cfg.SMS.From,
 			MessagingServiceSID: t.MessagingServiceSID, BaseURL: t.BaseURL,
-		}, log.With("sender", "twilio"))
+		}, log)
 		if err != nil {
 			return nil, cfg.errorf("sms.twilio", "%v", err)
 		}
 		return tw, nil
 	default:
-		return sms.NewLog(log.With("sender", "log")), nil
+		return sms.NewLog(log), nil
 	}
 }
 
@@ -204,7 +204,7 @@ func buildSource(cfg *Config, log *slog.Logger) (*ami.Source, error) {
 		AuthMD5:         cfg.PBX.Auth == "md5",
 		InboundContexts: cfg.PBX.InboundContexts,
 		DIDVariable:     cfg.PBX.DIDVariable,
-	}, log.With("pbx", "ami", "addr", cfg.PBX.Address)), nil
+	}, log), nil
 }
 
 // openStore opens the journal and outbox the configuration names.

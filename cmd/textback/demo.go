@@ -182,8 +182,12 @@ func runDemo(ctx context.Context, out io.Writer, speed float64) error {
 	for _, s := range steps {
 		if v := s.verdict; v != nil {
 			decided[v.Call.ID] = v.Call.Decided
+			caller := string(v.Caller)
+			if caller == "" {
+				caller = sanitize(v.Call.CallerNum)
+			}
 			fmt.Fprintf(out, "  %6.2fs  call from %s to %s: %s after ringing %.1fs → %s (%s)\n",
-				s.at.Sub(start).Seconds(), v.Caller, v.Call.DID, v.Call.Outcome, v.Call.Rang.Seconds(), verdictWord(v.Send), v.Reason)
+				s.at.Sub(start).Seconds(), caller, sanitize(v.Call.DID), v.Call.Outcome, v.Call.Rang.Seconds(), verdictWord(v.Send), v.Reason)
 			fmt.Fprintf(out, "           decided and journaled %s after the last channel hung up\n",
 				s.at.Sub(v.Call.Decided).Round(time.Microsecond))
 			continue
