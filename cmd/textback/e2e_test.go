@@ -69,13 +69,18 @@ func (f *twilioFake) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		fmt.Fprintf(w, `{"code": 21211, "message": %q, "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}`, fmt.Sprintf(format, args...))
 	}
-	if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+f.sid+"/Messages.json" {
-		bad("unexpected %s %s", r.Method, r.URL.Path)
-		return
-	}
 	if u, p, ok := r.BasicAuth(); !ok || u != f.sid || p != f.tok {
 		w.WriteHeader(http.StatusUnauthorized)
 		fmt.Fprint(w, `{"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}`)
+		return
+	}
+	if r.Method == http.MethodGet && r.URL.Path == "/2010-04-01/Accounts/"+f.sid+".json" { // textback check
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"sid": %q, "friendly_name": "Peak HVAC", "status": "active", "type": "Full"}`, f.sid)
+		return
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+f.sid+"/Messages.json" {
+		bad("unexpected %s %s", r.Method, r.URL.Path)
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
