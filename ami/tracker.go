@@ -28,6 +28,9 @@ const (
 	defaultStaleAfter = 6 * time.Hour
 	// sweepEvery is how often Handle looks for stale calls.
 	sweepEvery = time.Minute
+	// endedFor is how long a reported call's Linkedid is remembered, so that
+	// a late or repeated event of it cannot start a phantom second call.
+	endedFor = 10 * time.Minute
 	// maxChannels caps the channels of one call. A ringall queue of 100
 	// Local members makes about 300.
 	maxChannels = 1024
@@ -87,7 +90,8 @@ type Tracker struct {
 	cfg     TrackerConfig
 	didVar  string // cfg.DIDVariable without its leading underscores
 	calls   map[string]*call
-	chans   map[string]*channel // by Uniqueid, for every channel of calls
+	chans   map[string]*channel  // by Uniqueid, for every channel of calls
+	ended   map[string]time.Time // Linkedids reported lately, and when
 	swept   time.Time
 	epoch   uint64
 	ev      event      // the frame being handled; reused to save allocations
@@ -156,6 +160,7 @@ func NewTracker(cfg TrackerConfig) *Tracker {
 		didVar: trimUnderscores(cfg.DIDVariable),
 		calls:  make(map[string]*call),
 		chans:  make(map[string]*channel),
+		ended:  make(map[string]time.Time),
 	}
 }
 
@@ -195,6 +200,9 @@ func (t *Tracker) Handle(f Frame, now time.Time) []textback.Call {
 		if c == nil {
 			if e[fEvent] != "Newchannel" || uid != lid {
 				return t.out()
+			}
+			if _, done := t.ended[lid]; done {
+				return t.out() // a repeat of a call already reported
 			}
 			c = t.newCall(lid)
 		}
@@ -363,6 +371,10 @@ func (t *Tracker) finish(c *call, now time.Time) {
 	case c.trunkLeg:
 		dir = textback.Outbound
 	}
+	if len(t.ended) >= 4*t.cfg.MaxCalls {
+		clear(t.ended) // bounded memory beats a perfect guard against repeats
+	}
+	t.ended[c.id] = now
 	t.results = append(t.results, textback.Call{
 		ID:         textback.CallID(c.id),
 		Source:     "ami",
@@ -591,6 +603,11 @@ func (t *Tracker) forget(c *call) {
 // sweep drops the calls that had no event for StaleAfter.
 func (t *Tracker) sweep(now time.Time) {
 	t.swept = now
+	for id, at := range t.ended {
+		if now.Sub(at) > endedFor {
+			delete(t.ended, id)
+		}
+	}
 	for _, c := range t.calls {
 		if now.Sub(c.seen) > t.cfg.StaleAfter {
 			t.forget(c)
