@@ -54,7 +54,7 @@ func ExamplePolicy_Decide() {
 	d, _ = p.Decide(context.Background(), hungUp, now, noTexts{})
 	fmt.Println(d.Reason, "-", d.Detail)
 	// Output:
-	// send - no_answer, rang 6 times (30s)
+	// send - no_answer, rang 5 times (30s)
 	// +13125550101 from +12125550199: Hi, this is Acme Plumbing. Sorry we missed your call to (212) 555-0100; reply here and we'll get right back to you.
 	// too_few_rings - rang 1 time (4s), fewer than min_rings 2
 }

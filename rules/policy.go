@@ -39,8 +39,8 @@ type Config struct {
 	MaxExtensionLen int
 	// MinRings is how many rings a caller who hung up while it rang must
 	// have heard to be texted; 0 texts every one. The first ring sounds at
-	// once and another every RingCycle, so 1 means "any ringing at all" and
-	// 2 "still there when the second ring began".
+	// once and another after every RingCycle, so 1 means "any ringing at
+	// all" and 2 "still there after the first ring cycle".
 	MinRings int
 	// RingCycle is how long one ring lasts: 0 means DefaultRingCycle.
 	RingCycle time.Duration
@@ -385,15 +385,16 @@ func (p *Policy) format(n *phonenumbers.PhoneNumber) string {
 	return phonenumbers.Format(n, phonenumbers.INTERNATIONAL)
 }
 
-// ringsHeard counts the rings a caller heard in d: the first sounds at
-// once, then one every ring cycle. People count rings that way ("it rang
-// twice and they hung up"), and ring time / ring_cycle would call a caller
-// who heard one whole ring and hung up in the pause after it 0.8 rings.
+// ringsHeard counts the ring cycles a caller heard in d, the last one
+// perhaps cut short: the first ring sounds at once. People count rings that
+// way ("it rang twice and they hung up"), where ring time / ring_cycle would
+// call a caller who heard one whole ring and hung up in the pause after it
+// 0.8 rings. A call cut off exactly at a cycle's end heard that many rings.
 func (p *Policy) ringsHeard(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
-	return int64(d/p.ringCycle) + 1
+	return int64((d + p.ringCycle - 1) / p.ringCycle)
 }
 
 // rings says how many rings were heard in d, and how long that was:

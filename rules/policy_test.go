@@ -190,7 +190,7 @@ func TestDecide(t *testing.T) {
 			call: call(),
 			h:    history{},
 			want: rules.Decision{
-				Send: true, Reason: rules.Send, Caller: caller, Rule: "sales", Detail: "no_answer, rang 6 times (30s)",
+				Send: true, Reason: rules.Send, Caller: caller, Rule: "sales", Detail: "no_answer, rang 5 times (30s)",
 				Message: &textback.Message{CallID: "1741000000.42", Rule: "sales", To: caller, From: "+12125550199", Body: salesBody},
 			},
 		},
@@ -198,7 +198,7 @@ func TestDecide(t *testing.T) {
 			call: call(from("+1 773 555 0123")),
 			h:    texted,
 			want: rules.Decision{
-				Send: true, Reason: rules.Send, Caller: "+17735550123", Rule: "sales", Detail: "no_answer, rang 6 times (30s)",
+				Send: true, Reason: rules.Send, Caller: "+17735550123", Rule: "sales", Detail: "no_answer, rang 5 times (30s)",
 				Message: &textback.Message{CallID: "1741000000.42", Rule: "sales", To: "+17735550123", From: "+12125550199", Body: salesBody},
 			},
 		},
@@ -213,7 +213,7 @@ func TestDecide(t *testing.T) {
 			call: call(to(support), outcome(textback.Voicemail)),
 			h:    history{},
 			want: rules.Decision{
-				Send: true, Reason: rules.Send, Caller: caller, Rule: "support", Detail: "voicemail, rang 6 times (30s)",
+				Send: true, Reason: rules.Send, Caller: caller, Rule: "support", Detail: "voicemail, rang 5 times (30s)",
 				Message: &textback.Message{
 					CallID: "1741000000.42", Rule: "support", To: caller, From: support,
 					Body: "Acme Plumbing support: your call from (312) 555-0101 was sent to voicemail.",
@@ -224,7 +224,7 @@ func TestDecide(t *testing.T) {
 			call: call(to("s")),
 			want: rules.Decision{
 				Send: true, Reason: rules.Send, Caller: caller, Rule: "support",
-				Detail: `no_answer, rang 6 times (30s); DID "s" is no number to text from, so from the default`,
+				Detail: `no_answer, rang 5 times (30s); DID "s" is no number to text from, so from the default`,
 				Message: &textback.Message{
 					CallID: "1741000000.42", Rule: "support", To: caller, From: "+12125550199",
 					Body: "Acme Plumbing support: your call from (312) 555-0101 was missed.",
@@ -253,16 +253,17 @@ func TestDecideMinRings(t *testing.T) {
 		call textback.Call
 		want rules.Reason
 	}{
-		"abandoned at once":          {call(abandoned(0)), rules.TooFewRings},
-		"abandoned after 1 ring":     {call(abandoned(5 * time.Second)), rules.TooFewRings},
-		"abandoned just before 2":    {call(abandoned(6*time.Second - time.Millisecond)), rules.TooFewRings},
-		"abandoned as the 2nd began": {call(abandoned(6 * time.Second)), rules.Send},
-		"abandoned after 4 rings":    {call(abandoned(20 * time.Second)), rules.Send},
-		"no answer, 0 rings":         {call(outcome(textback.NoAnswer), rang(0)), rules.Send},
-		"busy, 0 rings":              {call(outcome(textback.Busy), rang(0)), rules.Send},
-		"voicemail, 1 ring":          {call(outcome(textback.Voicemail), rang(6*time.Second)), rules.Send},
-		"unavailable, 0 rings":       {call(outcome(textback.Unavailable), rang(0)), rules.Send},
-		"unattended, 0 rings":        {call(outcome(textback.Unattended), rang(0)), rules.Send},
+		"abandoned at once":           {call(abandoned(0)), rules.TooFewRings},
+		"abandoned after 1 ring":      {call(abandoned(5 * time.Second)), rules.TooFewRings},
+		"abandoned just before 2":     {call(abandoned(6*time.Second - time.Millisecond)), rules.TooFewRings},
+		"abandoned after 1 full ring": {call(abandoned(6 * time.Second)), rules.TooFewRings},
+		"abandoned in the 2nd ring":   {call(abandoned(6*time.Second + time.Millisecond)), rules.Send},
+		"abandoned after 4 rings":     {call(abandoned(20 * time.Second)), rules.Send},
+		"no answer, 0 rings":          {call(outcome(textback.NoAnswer), rang(0)), rules.Send},
+		"busy, 0 rings":               {call(outcome(textback.Busy), rang(0)), rules.Send},
+		"voicemail, 1 ring":           {call(outcome(textback.Voicemail), rang(6*time.Second)), rules.Send},
+		"unavailable, 0 rings":        {call(outcome(textback.Unavailable), rang(0)), rules.Send},
+		"unattended, 0 rings":         {call(outcome(textback.Unattended), rang(0)), rules.Send},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, err := p.Decide(t.Context(), tt.call, now, history{})
@@ -284,7 +285,7 @@ func TestDecideMinRings(t *testing.T) {
 		cfg.RingCycle = 4 * time.Second
 		cfg.MinRings = 3
 		p := policy(t, cfg)
-		for d, want := range map[time.Duration]rules.Reason{7900 * time.Millisecond: rules.TooFewRings, 8 * time.Second: rules.Send} {
+		for d, want := range map[time.Duration]rules.Reason{8 * time.Second: rules.TooFewRings, 8100 * time.Millisecond: rules.Send} {
 			if got, _ := p.Decide(t.Context(), call(abandoned(d)), now, nil); got.Reason != want {
 				t.Errorf("ring_cycle 4s, min_rings 3: Decide(abandoned after %s) = %q (%s), want %q", d, got.Reason, got.Detail, want)
 			}
