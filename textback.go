@@ -144,7 +144,8 @@ type Receipt struct {
 }
 
 // Sender sends one text. It returns an error wrapping ErrUndeliverable when
-// retrying cannot help (bad number, bad credentials), a *RetryError when the
+// retrying cannot help (bad number, bad credentials), one wrapping
+// ErrUnconfirmed when the text may have gone out, a *RetryError when the
 // provider said when to try again, and any other error for a transient
 // failure that is worth retrying.
 type Sender interface {
@@ -153,6 +154,12 @@ type Sender interface {
 
 // ErrUndeliverable marks a permanent send failure: the text must not be retried.
 var ErrUndeliverable = errors.New("undeliverable")
+
+// ErrUnconfirmed marks a send whose outcome is unknown: the text left (the
+// request was written, the PDU handed to the modem) but no answer came. It
+// may have gone out, so it is never retried: a caller texted twice is
+// worse than one not texted. The outbox records it as Unknown.
+var ErrUnconfirmed = errors.New("sent but not confirmed: it may have gone out")
 
 // RetryError is a transient failure with the provider's own advice on when
 // to retry (HTTP 429 Retry-After, say).

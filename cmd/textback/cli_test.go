@@ -41,7 +41,7 @@ func TestCheck(t *testing.T) {
 	tw, twSrv := newTwilioFake(t)
 
 	t.Run("all well", func(t *testing.T) {
-		cfg := writeConfig(t, t.TempDir(), ami.Addr(), twSrv.URL, tw.sid, "")
+		cfg := writeConfig(t, t.TempDir(), amiPBX(ami.Addr()), twSrv.URL, tw.sid, "")
 		out, _, code := runCLI(t, "check", "-c", cfg)
 		if code != 0 || strings.Contains(out, "FAIL") {
 			t.Errorf("exit %d:\n%s", code, out)
@@ -54,7 +54,7 @@ func TestCheck(t *testing.T) {
 	})
 	t.Run("wrong AMI secret", func(t *testing.T) {
 		dir := t.TempDir()
-		cfg := writeConfig(t, dir, ami.Addr(), twSrv.URL, tw.sid, "")
+		cfg := writeConfig(t, dir, amiPBX(ami.Addr()), twSrv.URL, tw.sid, "")
 		src, _ := os.ReadFile(cfg)
 		os.WriteFile(cfg, bytes.Replace(src, []byte(`secret = "e2e-secret"`), []byte(`secret = "wrong"`), 1), 0o600)
 		out, _, code := runCLI(t, "check", "-c", cfg)
@@ -64,7 +64,7 @@ func TestCheck(t *testing.T) {
 	})
 	t.Run("wrong Twilio token", func(t *testing.T) {
 		dir := t.TempDir()
-		cfg := writeConfig(t, dir, ami.Addr(), twSrv.URL, tw.sid, "")
+		cfg := writeConfig(t, dir, amiPBX(ami.Addr()), twSrv.URL, tw.sid, "")
 		src, _ := os.ReadFile(cfg)
 		os.WriteFile(cfg, bytes.Replace(src, []byte(`auth_token = "e2e-token"`), []byte(`auth_token = "nope"`), 1), 0o600)
 		out, _, code := runCLI(t, "check", "-c", cfg)
@@ -74,7 +74,7 @@ func TestCheck(t *testing.T) {
 	})
 	t.Run("bad file: every error with its line", func(t *testing.T) {
 		dir := t.TempDir()
-		cfg := writeConfig(t, dir, ami.Addr(), twSrv.URL, tw.sid, "[limits]\ncooldwn = \"1h\"\n")
+		cfg := writeConfig(t, dir, amiPBX(ami.Addr()), twSrv.URL, tw.sid, "[limits]\ncooldwn = \"1h\"\n")
 		out, _, code := runCLI(t, "check", "-c", cfg)
 		if code != 1 || !strings.Contains(out, "FAIL  configuration") || !strings.Contains(out, `unknown key "limits.cooldwn"`) {
 			t.Errorf("exit %d:\n%s", code, out)
@@ -83,7 +83,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestSimulate(t *testing.T) {
-	cfg := writeConfig(t, t.TempDir(), "127.0.0.1:1", "http://127.0.0.1:1", "AC"+strings.Repeat("0", 32), "")
+	cfg := writeConfig(t, t.TempDir(), amiPBX("127.0.0.1:1"), "http://127.0.0.1:1", "AC"+strings.Repeat("0", 32), "")
 	for name, tt := range map[string]struct {
 		args []string
 		want map[string]any
@@ -119,7 +119,7 @@ func TestSimulate(t *testing.T) {
 
 func TestSendTest(t *testing.T) {
 	tw, twSrv := newTwilioFake(t)
-	cfg := writeConfig(t, t.TempDir(), "127.0.0.1:1", twSrv.URL, tw.sid, "")
+	cfg := writeConfig(t, t.TempDir(), amiPBX("127.0.0.1:1"), twSrv.URL, tw.sid, "")
 	out, errOut, code := runCLI(t, "send-test", "-c", cfg, "--to", "(312) 555-0107", "--text", "hello")
 	if code != 0 || !strings.Contains(out, "sent to +13125550107 through twilio, id SM") {
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
@@ -135,7 +135,7 @@ func TestSendTest(t *testing.T) {
 
 func TestHistoryWithoutJournal(t *testing.T) {
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, "127.0.0.1:1", "http://127.0.0.1:1", "AC"+strings.Repeat("0", 32), "")
+	cfg := writeConfig(t, dir, amiPBX("127.0.0.1:1"), "http://127.0.0.1:1", "AC"+strings.Repeat("0", 32), "")
 	_, errOut, code := runCLI(t, "history", "-c", cfg)
 	if code == 0 || !strings.Contains(errOut, "no journal at "+filepath.Join(dir, "textback.db")) {
 		t.Errorf("exit %d: %s", code, errOut)

@@ -61,7 +61,11 @@ func checkCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 			if !offline {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
 				defer cancel()
-				report(fmt.Sprintf("PBX: log in to %s at %s as %s", cfg.PBX.Type, cfg.PBX.Address, cfg.PBX.Username), c.source.Check(ctx))
+				who := ""
+				if cfg.PBX.Username != "" && cfg.PBX.Type != "esl" {
+					who = " as " + cfg.PBX.Username
+				}
+				report(fmt.Sprintf("PBX: log in to %s at %s%s", cfg.PBX.Type, cfg.PBX.Address, who), c.source.Check(ctx))
 				if ch, isChecker := c.sender.(checker); isChecker {
 					report("sender "+cfg.SMS.Sender+": credentials", ch.Check(ctx))
 				} else {
@@ -225,8 +229,11 @@ func sendTestCmd(load func() (Config, error), stdout, stderr io.Writer) *cobra.C
 					return fmt.Errorf("sms.from: %w", err)
 				}
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(cmd.Context(), 90*time.Second)
 			defer cancel()
+			if r, ok := snd.(runner); ok { // a modem: open and start it first
+				go r.Run(ctx)
+			}
 			r, err := snd.Send(ctx, textback.Message{CallID: "send-test", To: num, From: from, Body: text})
 			if err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,14 +24,15 @@ const DefaultConfigPath = "/etc/textback/textback.toml"
 // Config is the whole textback.toml. Its key names are an interface that
 // operators script against: keep them.
 type Config struct {
-	Business string       `toml:"business"`
-	PBX      PBXConfig    `toml:"pbx"`
-	Detect   DetectConfig `toml:"detect"`
-	SMS      SMSConfig    `toml:"sms"`
-	Rules    []RuleConfig `toml:"rules"`
-	Limits   LimitsConfig `toml:"limits"`
-	Store    StoreConfig  `toml:"store"`
-	Log      LogConfig    `toml:"log"`
+	Business string        `toml:"business"`
+	PBX      PBXConfig     `toml:"pbx"`
+	Detect   DetectConfig  `toml:"detect"`
+	SMS      SMSConfig     `toml:"sms"`
+	Modems   []ModemConfig `toml:"modem"`
+	Rules    []RuleConfig  `toml:"rules"`
+	Limits   LimitsConfig  `toml:"limits"`
+	Store    StoreConfig   `toml:"store"`
+	Log      LogConfig     `toml:"log"`
 
 	path string // the file it came from
 	src  []byte // its text, for line numbers in later errors
@@ -46,6 +48,7 @@ type PBXConfig struct {
 	Auth            string   `toml:"auth"` // "plain" or "md5"
 	InboundContexts []string `toml:"inbound_contexts"`
 	DIDVariable     string   `toml:"did_variable"`
+	Application     string   `toml:"application"` // ARI only
 }
 
 // DetectConfig is the [detect] table.
@@ -70,6 +73,18 @@ type TwilioConfig struct {
 	AuthTokenFile       string `toml:"auth_token_file"`
 	MessagingServiceSID string `toml:"messaging_service_sid"`
 	BaseURL             string `toml:"base_url"`
+}
+
+// ModemConfig is one [[modem]] entry: a USB GSM/LTE modem texts go out
+// through when [sms] sender = "modem".
+type ModemConfig struct {
+	Name     string `toml:"name"`
+	Device   string `toml:"device"`
+	Baud     int    `toml:"baud"`
+	PIN      string `toml:"pin"`
+	PINFile  string `toml:"pin_file"`
+	IMEI     string `toml:"imei"`
+	TextMode bool   `toml:"text_mode"`
 }
 
 // RuleConfig is one [[rules]] entry.
@@ -101,9 +116,9 @@ type LogConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		PBX: PBXConfig{
-			Type:            "ami",
-			Auth:            "md5",
-			InboundContexts: []string{"from-trunk", "from-pstn", "from-did-direct"},
+			Type:        "ami",
+			Auth:        "md5",
+			Application: "textback",
 		},
 		Detect: DetectConfig{
 			MinRings:        1,
@@ -116,6 +131,15 @@ func DefaultConfig() Config {
 		Store:  StoreConfig{Path: "/var/lib/textback/textback.db"},
 		Log:    LogConfig{Level: "info", Format: "text"},
 	}
+}
+
+// defaultInboundContexts are where each PBX's own configuration sends calls
+// from a trunk: FreePBX's contexts on Asterisk, the public context on
+// FreeSWITCH and FusionPBX.
+var defaultInboundContexts = map[string][]string{
+	"ami": {"from-trunk", "from-pstn", "from-did-direct"},
+	"ari": {"from-trunk", "from-pstn", "from-did-direct"},
+	"esl": {"public"},
 }
 
 // Duration is a time.Duration written as "90s", "15m", "24h" or "2d".
@@ -179,6 +203,9 @@ func ParseConfig(path string, src []byte) (Config, error) {
 		}
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
+	if !md.IsDefined("pbx", "inbound_contexts") {
+		cfg.PBX.InboundContexts = defaultInboundContexts[cfg.PBX.Type]
+	}
 	var errs []error
 	var unknown []string
 	for _, k := range md.Undecoded() {
@@ -206,6 +233,11 @@ func (c *Config) validate() []error {
 	var errs []error
 	bad := func(key, format string, args ...any) { errs = append(errs, c.errorf(key, format, args...)) }
 
+	needSecret := func(what string) {
+		if c.PBX.Secret == "" && c.PBX.SecretFile == "" {
+			bad("pbx.secret", "required (%s), or secret_file", what)
+		}
+	}
 	switch c.PBX.Type {
 	case "ami":
 		if c.PBX.Address == "" {
@@ -214,14 +246,26 @@ func (c *Config) validate() []error {
 		if c.PBX.Username == "" {
 			bad("pbx.username", "required (the user in manager.conf)")
 		}
-		if c.PBX.Secret == "" && c.PBX.SecretFile == "" {
-			bad("pbx.secret", "required, or secret_file")
-		}
+		needSecret("the user's secret in manager.conf")
 		if c.PBX.Auth != "md5" && c.PBX.Auth != "plain" {
 			bad("pbx.auth", "must be \"md5\" or \"plain\", not %q", c.PBX.Auth)
 		}
-	case "ari", "esl":
-		bad("pbx.type", "%q is not supported by this version yet; use \"ami\"", c.PBX.Type)
+	case "ari":
+		if u, err := url.Parse(c.PBX.Address); c.PBX.Address == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("pbx.address", "must be the http(s) URL of Asterisk's HTTP server, e.g. http://127.0.0.1:8088, not %q", c.PBX.Address)
+		}
+		if c.PBX.Username == "" {
+			bad("pbx.username", "required (the user in ari.conf)")
+		}
+		needSecret("the user's password in ari.conf")
+		if c.PBX.Application == "" {
+			bad("pbx.application", "required (the ARI application name textback registers)")
+		}
+	case "esl":
+		if c.PBX.Address == "" {
+			bad("pbx.address", "required (host or host:port of FreeSWITCH's event socket; the port defaults to 8021)")
+		}
+		needSecret("the event socket password in event_socket.conf.xml")
 	default:
 		bad("pbx.type", "must be \"ami\", \"ari\" or \"esl\", not %q", c.PBX.Type)
 	}
@@ -253,8 +297,21 @@ func (c *Config) validate() []error {
 		if c.SMS.From == "" && t.MessagingServiceSID == "" {
 			bad("sms.from", "required: the number texts come from (or sms.twilio.messaging_service_sid)")
 		}
+	case "modem":
+		if len(c.Modems) == 0 {
+			bad("sms.sender", "\"modem\" needs at least one [[modem]] entry with its device")
+		}
+		for i, m := range c.Modems {
+			line := nthTableLine(c.src, "modem", i)
+			if m.Device == "" && m.IMEI == "" {
+				errs = append(errs, fmt.Errorf("%s:%d: modem[%d]: device or imei required (e.g. device = \"/dev/ttyUSB2\")", c.path, line, i))
+			}
+			if m.PIN != "" && m.PINFile != "" {
+				errs = append(errs, fmt.Errorf("%s:%d: modem[%d]: set pin or pin_file, not both", c.path, line, i))
+			}
+		}
 	default:
-		bad("sms.sender", "must be \"twilio\" or \"log\", not %q", c.SMS.Sender)
+		bad("sms.sender", "must be \"twilio\", \"modem\" or \"log\", not %q", c.SMS.Sender)
 	}
 	if len(c.Rules) == 0 {
 		bad("rules", "at least one [[rules]] entry is required")

@@ -12,6 +12,9 @@ import (
 
 	"github.com/textback/textback"
 	"github.com/textback/textback/ami"
+	"github.com/textback/textback/ari"
+	"github.com/textback/textback/esl"
+	"github.com/textback/textback/modem"
 	"github.com/textback/textback/rules"
 	"github.com/textback/textback/sms"
 	"github.com/textback/textback/sqlite"
@@ -83,8 +86,14 @@ func verdictWord(send bool) string {
 	return "no text"
 }
 
-// serve runs a source, the event loop and the outbox until ctx is done.
-// Everything it starts has returned when it returns.
+// runner is a sender with a life of its own (a modem that its Run opens,
+// supervises and reopens): the daemon runs it beside the outbox.
+type runner interface {
+	Run(ctx context.Context) error
+}
+
+// serve runs a source, the event loop and the outbox (and the sender, if it
+// runs) until ctx is done. Everything it starts has returned when it returns.
 func (d *daemon) serve(ctx context.Context, src textback.Source) error {
 	events := make(chan textback.Event, 256)
 	var wg sync.WaitGroup
@@ -92,8 +101,11 @@ func (d *daemon) serve(ctx context.Context, src textback.Source) error {
 	wg.Go(func() { srcErr = src.Run(ctx, events) })
 	go func() { wg.Wait(); close(events) }()
 
-	var obErr error
+	var obErr, sndErr error
 	var obWG sync.WaitGroup
+	if r, ok := d.outbox.sender.(runner); ok {
+		obWG.Go(func() { sndErr = r.Run(ctx) })
+	}
 	obWG.Go(func() { obErr = d.outbox.Run(ctx) })
 
 	for ev := range events {
@@ -104,14 +116,20 @@ func (d *daemon) serve(ctx context.Context, src textback.Source) error {
 		}
 	}
 	obWG.Wait()
-	return errors.Join(srcErr, obErr)
+	return errors.Join(srcErr, obErr, sndErr)
+}
+
+// pbx is what the daemon needs of a PBX source.
+type pbx interface {
+	textback.Source
+	Check(ctx context.Context) error
 }
 
 // components are what a configuration builds.
 type components struct {
 	policy *rules.Policy
 	sender textback.Sender
-	source *ami.Source
+	source pbx
 }
 
 // build makes the policy, the sender and the PBX source a configuration
@@ -173,6 +191,22 @@ func buildPolicy(cfg *Config) (*rules.Policy, error) {
 
 func buildSender(cfg *Config, log *slog.Logger) (textback.Sender, error) {
 	switch cfg.SMS.Sender {
+	case "modem":
+		var ms []*modem.Modem
+		for i, mc := range cfg.Modems {
+			pin, err := cfg.secret(mc.PIN, mc.PINFile, fmt.Sprintf("modem[%d].pin_file", i))
+			if err != nil {
+				return nil, err
+			}
+			m, err := modem.New(modem.Config{
+				Name: mc.Name, Device: mc.Device, Baud: mc.Baud, PIN: pin, IMEI: mc.IMEI, TextMode: mc.TextMode,
+			}, log)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: modem[%d]: %w", cfg.path, nthTableLine(cfg.src, "modem", i), i, err)
+			}
+			ms = append(ms, m)
+		}
+		return modem.NewPool(ms, log), nil
 	case "twilio":
 		t := cfg.SMS.Twilio
 		token, err := cfg.secret(t.AuthToken, t.AuthTokenFile, "sms.twilio.auth_token_file")
@@ -192,19 +226,29 @@ func buildSender(cfg *Config, log *slog.Logger) (textback.Sender, error) {
 	}
 }
 
-func buildSource(cfg *Config, log *slog.Logger) (*ami.Source, error) {
+func buildSource(cfg *Config, log *slog.Logger) (pbx, error) {
 	secret, err := cfg.secret(cfg.PBX.Secret, cfg.PBX.SecretFile, "pbx.secret_file")
 	if err != nil {
 		return nil, err
 	}
-	return ami.New(ami.Config{
-		Address:         cfg.PBX.Address,
-		Username:        cfg.PBX.Username,
-		Secret:          secret,
-		AuthMD5:         cfg.PBX.Auth == "md5",
-		InboundContexts: cfg.PBX.InboundContexts,
-		DIDVariable:     cfg.PBX.DIDVariable,
-	}, log), nil
+	p := cfg.PBX
+	switch p.Type {
+	case "ari":
+		return ari.New(ari.Config{
+			URL: p.Address, Username: p.Username, Secret: secret, Application: p.Application,
+			InboundContexts: p.InboundContexts, DIDVariable: p.DIDVariable,
+		}, log), nil
+	case "esl":
+		return esl.New(esl.Config{
+			Address: p.Address, Password: secret,
+			InboundContexts: p.InboundContexts, DIDVariable: p.DIDVariable,
+		}, log), nil
+	default:
+		return ami.New(ami.Config{
+			Address: p.Address, Username: p.Username, Secret: secret, AuthMD5: p.Auth == "md5",
+			InboundContexts: p.InboundContexts, DIDVariable: p.DIDVariable,
+		}, log), nil
+	}
 }
 
 // openStore opens the journal and outbox the configuration names.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"github.com/textback/textback/ami/amitest"
+	"github.com/textback/textback/ari/aritest"
+	"github.com/textback/textback/esl/esltest"
 )
 
 // binary is the real textback, built once by TestMain for the end-to-end tests.
@@ -114,30 +117,22 @@ func (f *twilioFake) requests() ([]url.Values, []string) {
 	return append([]url.Values(nil), f.got...), append([]string(nil), f.errs...)
 }
 
-// transcript reads a recorded AMI stream; fresh replaces the Linkedid and
-// Uniqueid prefix so that a recording can be played again as a new call.
-func transcript(t *testing.T, name, fresh string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "ami", "testdata", name+".ami.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fresh != "" {
-		b = bytes.ReplaceAll(b, []byte("textback-lab-"), []byte(fresh+"-"))
-	}
-	return b
-}
-
-func writeConfig(t *testing.T, dir, amiAddr, twilioURL, sid, extra string) string {
-	t.Helper()
-	cfg := fmt.Sprintf(`
-business = "Peak HVAC"
-[pbx]
+// amiPBX is the [pbx] table for an AMI server at addr.
+func amiPBX(addr string) string {
+	return fmt.Sprintf(`[pbx]
+type = "ami"
 address = %q
 username = "textback"
 secret = "e2e-secret"
 inbound_contexts = ["from-trunk"]
-did_variable = "TB_DID"
+did_variable = "TB_DID"`, addr)
+}
+
+func writeConfig(t *testing.T, dir, pbx, twilioURL, sid, extra string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`
+business = "Peak HVAC"
+%s
 [detect]
 min_rings = 1
 default_region = "US"
@@ -156,7 +151,7 @@ message = "Hi, this is {business}. Sorry we missed your call. What can we help y
 path = %q
 [log]
 level = "debug"
-%s`, amiAddr, sid, twilioURL, filepath.Join(dir, "textback.db"), extra)
+%s`, pbx, sid, twilioURL, filepath.Join(dir, "textback.db"), extra)
 	p := filepath.Join(dir, "textback.toml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -164,26 +159,122 @@ level = "debug"
 	return p
 }
 
-// TestEndToEnd runs the real binary against a loopback AMI server playing
-// recorded Asterisk calls and a loopback Twilio, and checks exactly which
-// texts went out.
-func TestEndToEnd(t *testing.T) {
-	ami, err := amitest.NewServer(amitest.ServerConfig{Username: "textback", Secret: "e2e-secret"})
+// e2eCase is one PBX kind for TestEndToEnd: a loopback server of that kind
+// playing recorded calls, and what must come of them.
+type e2eCase struct {
+	pbx      string         // the [pbx] table pointing at the server
+	texts    []string       // who is texted, once each
+	verdicts map[string]int // how many calls get each reason
+}
+
+// captures are the recorded situations, in the order they are played.
+var captures = []string{"ring_no_answer_hangup", "answered", "busy", "caller_abandons", "anonymous",
+	"internal_call", "outbound_call", "queue_answered", "ring_no_answer_voicemail"}
+
+// readCapture reads a recording from a source package's testdata; fresh
+// replaces the id prefix so that a recording can be played again as a new call.
+func readCapture(t *testing.T, pkg, name, fresh string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", pkg, "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ami.Close() })
+	if fresh != "" {
+		b = bytes.ReplaceAll(b, []byte("textback-lab-"), []byte(fresh+"-"))
+	}
+	return b
+}
+
+// The Asterisk captures call from a different number each, so four of them
+// are texted; the repeat of the first caller falls inside the cooldown.
+var asteriskWant = e2eCase{
+	texts:    []string{"+13125550101", "+13125550102", "+13125550103", "+13125550105"},
+	verdicts: map[string]int{"send": 4, "cooldown": 1, "answered": 2, "withheld": 1, "not_inbound": 2},
+}
+
+func amiCase(t *testing.T) e2eCase {
+	srv, err := amitest.NewServer(amitest.ServerConfig{Username: "textback", Secret: "e2e-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	for _, name := range captures {
+		srv.Play(readCapture(t, "ami", name+".ami.txt", ""))
+	}
+	srv.Play(readCapture(t, "ami", "ring_no_answer_hangup.ami.txt", "again"))
+	c := asteriskWant
+	c.pbx = amiPBX(srv.Addr())
+	return c
+}
+
+func ariCase(t *testing.T) e2eCase {
+	srv, err := aritest.NewServer(aritest.ServerConfig{Username: "textback", Password: "e2e-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	for _, name := range captures {
+		srv.Play(readCapture(t, "ari", name+".ari.jsonl", ""))
+	}
+	srv.Play(readCapture(t, "ari", "ring_no_answer_hangup.ari.jsonl", "again"))
+	c := asteriskWant
+	c.pbx = fmt.Sprintf(`[pbx]
+type = "ari"
+address = %q
+username = "textback"
+secret = "e2e-secret"
+inbound_contexts = ["from-trunk"]
+did_variable = "TB_DID"`, srv.URL())
+	return c
+}
+
+// The FreeSWITCH captures all call from +13125550123: the first missed call
+// is texted, the three after it fall inside the cooldown.
+func eslCase(t *testing.T) e2eCase {
+	var stream []esltest.Message
+	for _, name := range []string{"ring_no_answer_hangup", "answered", "busy", "caller_abandons", "anonymous",
+		"internal_call", "outbound_call", "ring_no_answer_voicemail"} {
+		msgs, err := esltest.Split(readCapture(t, "esl", name+".esl.txt", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream = append(stream, esltest.Events(msgs)...)
+	}
+	srv := &esltest.Server{Password: "e2e-secret", Streams: [][]esltest.Message{stream}}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return e2eCase{
+		pbx: fmt.Sprintf(`[pbx]
+type = "esl"
+address = %q
+secret = "e2e-secret"`, srv.Addr()),
+		texts:    []string{"+13125550123"},
+		verdicts: map[string]int{"send": 1, "cooldown": 3, "answered": 1, "withheld": 1, "not_inbound": 2},
+	}
+}
+
+// TestEndToEnd runs the real binary against a loopback server of each PBX
+// kind playing recorded calls, and a loopback Twilio, and checks exactly
+// which texts went out, to whom, with which body.
+func TestEndToEnd(t *testing.T) {
+	for name, setup := range map[string]func(*testing.T) e2eCase{"ami": amiCase, "ari": ariCase, "esl": eslCase} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			endToEnd(t, setup(t))
+		})
+	}
+}
+
+func endToEnd(t *testing.T, tc e2eCase) {
 	tw, twSrv := newTwilioFake(t)
 	dir := t.TempDir()
-	cfgPath := writeConfig(t, dir, ami.Addr(), twSrv.URL, tw.sid, "")
-
-	// Every recorded situation, then the first caller again (fresh ids):
-	// the cooldown must keep that one from a second text.
-	for _, name := range []string{"ring_no_answer_hangup", "answered", "busy", "caller_abandons", "anonymous",
-		"internal_call", "outbound_call", "queue_answered", "ring_no_answer_voicemail"} {
-		ami.Play(transcript(t, name, ""))
+	cfgPath := writeConfig(t, dir, tc.pbx, twSrv.URL, tw.sid, "")
+	calls := 0
+	for _, n := range tc.verdicts {
+		calls += n
 	}
-	ami.Play(transcript(t, "ring_no_answer_hangup", "again"))
 
 	var stderr bytes.Buffer
 	cmd := exec.Command(binary, "run", "-c", cfgPath)
@@ -203,20 +294,19 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	want := map[string]bool{"+13125550101": true, "+13125550102": true, "+13125550103": true, "+13125550105": true}
 	deadline := time.After(30 * time.Second)
-	for i := 0; i < len(want); i++ {
+	for range tc.texts {
 		select {
 		case <-tw.sent:
 		case err := <-exited:
 			t.Fatalf("textback exited early: %v", err)
 		case <-deadline:
 			got, _ := tw.requests()
-			t.Fatalf("only %d of %d texts after 30s: %v", len(got), len(want), got)
+			t.Fatalf("only %d of %d texts after 30s: %v", len(got), len(tc.texts), got)
 		}
 	}
-	// Give a wrong extra text (the repeated caller, say) time to show up.
-	waitHistory(t, cfgPath, 10)
+	// Every call journaled, and time for a wrong extra text to show up.
+	waitHistory(t, cfgPath, calls)
 	select {
 	case <-tw.sent:
 		t.Error("more texts than expected")
@@ -237,6 +327,10 @@ func TestEndToEnd(t *testing.T) {
 	for _, e := range errs {
 		t.Errorf("twilio fake refused a request: %s", e)
 	}
+	want := map[string]bool{}
+	for _, to := range tc.texts {
+		want[to] = true
+	}
 	const body = "Hi, this is Peak HVAC. Sorry we missed your call. What can we help you with?"
 	for _, f := range got {
 		if !want[f.Get("To")] {
@@ -252,16 +346,15 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The journal holds every call with its verdict.
-	hist := history(t, cfgPath)
 	verdicts := map[string]int{}
-	for _, h := range hist {
+	for _, h := range history(t, cfgPath) {
 		verdicts[h.Reason]++
 		if h.Text != nil && h.Text.State != "sent" {
 			t.Errorf("text %d to %s is %s", h.Text.ID, h.Text.To, h.Text.State)
 		}
 	}
-	if verdicts["send"] != 4 || verdicts["cooldown"] != 1 || verdicts["answered"] != 2 || verdicts["withheld"] != 1 || verdicts["not_inbound"] != 2 {
-		t.Errorf("verdicts %v", verdicts)
+	if !maps.Equal(verdicts, tc.verdicts) {
+		t.Errorf("verdicts %v, want %v", verdicts, tc.verdicts)
 	}
 }
 

@@ -141,6 +141,9 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 			o.sent(t, r, done)
 		}
 		return nil
+	case errors.Is(err, textback.ErrUnconfirmed):
+		log.Error("sms state unknown: it may have gone out; not resent", "err", err)
+		return o.store.MarkDone(ctx, t.ID, textback.Unknown, err.Error(), done)
 	case errors.Is(err, textback.ErrUndeliverable):
 		log.Error("sms failed", "err", err)
 		return o.store.MarkDone(ctx, t.ID, textback.Failed, err.Error(), done)

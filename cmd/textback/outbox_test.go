@@ -92,6 +92,7 @@ func TestOutbox(t *testing.T) {
 			wantState: textback.Sent, wantCalls: 2, minWait: 40 * time.Second},
 		"given up after max_delay":       {script: repeat(transient, 1000), wantState: textback.Expired, wantCalls: 10},
 		"interrupted send is not resent": {interrupt: true, wantState: textback.Unknown, wantCalls: 0},
+		"unconfirmed send is not resent": {script: []error{fmt.Errorf("modem: %w", textback.ErrUnconfirmed)}, wantState: textback.Unknown, wantCalls: 1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
