@@ -77,6 +77,22 @@ message = "Hi"
 			src:  base + "\n[[rules]]\nname = \"second\"\n",
 			want: []string{"t.toml:11: rules[1].message: required"},
 		},
+		"ari wants a URL": {
+			src:  strings.Replace(base, "[pbx]\n", "[pbx]\ntype = \"ari\"\n", 1),
+			want: []string{`t.toml:4: pbx.address: must be the http(s) URL of Asterisk's HTTP server`},
+		},
+		"esl wants its password": {
+			src:  "[pbx]\ntype = \"esl\"\naddress = \"127.0.0.1\"\n[[rules]]\nmessage = \"m\"\n",
+			want: []string{"pbx.secret: required (the event socket password"},
+		},
+		"modem sender without a modem": {
+			src:  base + "[sms]\nsender = \"modem\"\n",
+			want: []string{`sms.sender: "modem" needs at least one [[modem]] entry`},
+		},
+		"modem without device": {
+			src:  base + "[sms]\nsender = \"modem\"\n[[modem]]\nname = \"stick\"\n",
+			want: []string{"t.toml:12: modem[0]: device or imei required"},
+		},
 		"both secret and file": {
 			src:  strings.Replace(base, "secret = \"s\"\n", "secret = \"s\"\nsecret_file = \"f\"\n", 1),
 			want: []string{"pbx.secret_file: set secret or secret_file, not both"},
@@ -110,6 +126,23 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.Detect.RingCycle != d.Detect.RingCycle || cfg.Limits.MaxDelay != Duration(15*time.Minute) ||
 		cfg.SMS.Sender != "log" || cfg.PBX.Auth != "md5" || len(cfg.PBX.InboundContexts) != 3 {
 		t.Errorf("defaults not applied: %+v", cfg)
+	}
+}
+
+func TestConfigPBXDefaults(t *testing.T) {
+	cfg, err := ParseConfig("t.toml", []byte("[pbx]\ntype = \"esl\"\naddress = \"127.0.0.1\"\nsecret = \"s\"\n[[rules]]\nmessage = \"m\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.PBX.InboundContexts; len(got) != 1 || got[0] != "public" {
+		t.Errorf("esl inbound_contexts = %v, want [public]", got)
+	}
+	cfg, err = ParseConfig("t.toml", []byte("[pbx]\ntype = \"ari\"\naddress = \"http://127.0.0.1:8088\"\nusername = \"u\"\nsecret = \"s\"\ninbound_contexts = [\"in\"]\n[[rules]]\nmessage = \"m\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.PBX.InboundContexts; len(got) != 1 || got[0] != "in" || cfg.PBX.Application != "textback" {
+		t.Errorf("ari: inbound_contexts = %v, application %q", got, cfg.PBX.Application)
 	}
 }
 
