@@ -84,5 +84,24 @@ type Store interface {
 	Interrupted(ctx context.Context) ([]Text, error)
 	// History returns the calls recorded since the given time, newest first.
 	History(ctx context.Context, since time.Time) ([]Entry, error)
+
+	// SetOptOut puts a number on the opt-out list (out) or takes it off,
+	// saying where the request came from ("sms:STOP", "cli", "twilio:21610").
+	SetOptOut(ctx context.Context, n Number, out bool, source string, now time.Time) error
+	// OptedOut reports whether a number is on the opt-out list.
+	OptedOut(ctx context.Context, n Number) (bool, error)
+	// OptOuts lists the opt-out list, oldest first.
+	OptOuts(ctx context.Context) ([]OptOut, error)
+	// CountTexts counts the texts queued since the given time that went out
+	// or may have (the states LastTexted counts), for one rule or, with
+	// rule "", for all: the hourly caps.
+	CountTexts(ctx context.Context, rule string, since time.Time) (int, error)
 	Close() error
+}
+
+// OptOut is one number on the opt-out list.
+type OptOut struct {
+	Number Number
+	Source string
+	At     time.Time
 }

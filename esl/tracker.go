@@ -96,10 +96,16 @@ var Subscribed = []string{
 //
 // CallerNum is the A-leg's Caller-Caller-ID-Number. Withheld is set when it
 // is "anonymous" or the like, or when FreeSWITCH marks the caller profile
-// hidden: mod_sofia sets the hide-number flag for an INVITE with "Privacy:
-// id" (or Remote-Party-ID privacy=full) and still takes the number from its
-// P-Asserted-Identity, so the event says Caller-Privacy-Hide-Number: true
-// next to the real number.
+// hidden. mod_sofia (sofia.c, sofia_handle_sip_i_invite) takes
+// caller_id_number, ani and username from the P-Asserted-Identity user (then
+// P-Preferred-Identity, over Remote-Party-ID, over From), keeps From in
+// variable_sip_from_*, stores the PAI user as variable
+// sip_P-Asserted-Identity and the Privacy header as variable sip_Privacy,
+// and sets hide-name and hide-number for "Privacy: id" (or Remote-Party-ID
+// privacy=full, yes, number). So an INVITE from anonymous with Privacy: id
+// and a PAI arrives as Caller-Caller-ID-Number: the real number next to
+// Caller-Privacy-Hide-Number: true (testdata/tracker/withheld_pai.esl.txt).
+// Either of the flag, sip_Privacy and sip_Remote-Party-ID is enough.
 type Tracker struct {
 	cfg     TrackerConfig
 	didKey  string
@@ -622,7 +628,11 @@ func withheldNumber(n string) bool {
 }
 
 // privacyID reports whether a SIP Privacy header value ("id", "user;id")
-// asks to hide the caller's identity (RFC 3323, RFC 3325).
+// asks to hide the caller's identity (RFC 3323, RFC 3325). mod_sofia
+// (sofia.c, sofia_handle_sip_i_invite) stores the header as variable
+// sip_Privacy and sets hide-name and hide-number only when it lists "id";
+// "user" is taken as withheld here too: the caller asked for anonymity,
+// even if FreeSWITCH still shows the P-Asserted-Identity number.
 func privacyID(v string) bool {
 	for f := range strings.FieldsFuncSeq(v, func(r rune) bool { return r == ';' || r == ',' || r == ' ' }) {
 		if strings.EqualFold(f, "id") || strings.EqualFold(f, "user") {
@@ -632,8 +642,10 @@ func privacyID(v string) bool {
 	return false
 }
 
-// rpidPrivate reports whether a Remote-Party-ID header has privacy=full
-// (or yes, or uri), which mod_sofia also reads as hide-number.
+// rpidPrivate reports whether a Remote-Party-ID header hides the number:
+// mod_sofia (sofia.c, sofia_handle_sip_i_invite) sets hide-number for
+// privacy=full, yes and number, and only hide-name for privacy=name. uri
+// (draft-ietf-sip-privacy-04: hide the URI, so the number) is kept too.
 func rpidPrivate(v string) bool {
 	i := strings.Index(strings.ToLower(v), "privacy=")
 	if i < 0 {
@@ -643,7 +655,12 @@ func rpidPrivate(v string) bool {
 	if j := strings.IndexAny(p, ";>, "); j >= 0 {
 		p = p[:j]
 	}
-	return strings.EqualFold(p, "full") || strings.EqualFold(p, "yes") || strings.EqualFold(p, "uri")
+	for _, w := range [...]string{"full", "yes", "number", "uri"} {
+		if strings.EqualFold(p, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func firstNonZero(a, b int64) int64 {

@@ -61,6 +61,16 @@ CREATE UNIQUE INDEX texts_call_id ON texts (call_id);
 CREATE INDEX texts_to_number ON texts (to_number, created);
 CREATE INDEX texts_state ON texts (state, next_attempt);
 `,
+	// 2: the opt-out list; the hourly caps count texts by rule and time.
+	`
+CREATE TABLE optouts (
+	number  TEXT    PRIMARY KEY, -- E.164
+	source  TEXT    NOT NULL,    -- where the request came from
+	created INTEGER NOT NULL
+) STRICT;
+CREATE INDEX texts_rule_created ON texts (rule, created);
+CREATE INDEX texts_created ON texts (created);
+`,
 }
 
 // migrate applies the migrations the database lacks, each in a transaction
