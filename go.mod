@@ -14,6 +14,7 @@ require (
 	github.com/warthog618/sms v0.3.0
 	go.bug.st/serial v1.8.0
 	golang.org/x/net v0.42.0
+	golang.org/x/time v0.16.0
 	modernc.org/sqlite v1.62.0
 )
 

@@ -11,16 +11,33 @@ import (
 	"github.com/textback/textback"
 )
 
-// APIError is an error answer from Twilio's REST API, as Twilio documents it
-// (https://www.twilio.com/docs/usage/twilios-response): the HTTP status and
-// Twilio's own error code, message and documentation link. Callers look at
-// Code to tell, say, an opted-out recipient (21610) from a bad number (21211).
-// Phone numbers in Message are masked. Code is zero when the answer had no
-// Twilio error body (a proxy's 502, say), and Message is then the status text.
+// Sentinels for the permanent failures callers act on. Each wraps
+// textback.ErrUndeliverable, so the run loop does not retry them.
+var (
+	// ErrOptedOut: the recipient has unsubscribed (replied STOP) from the
+	// sending number. The daemon puts the number on its opt-out list.
+	ErrOptedOut = fmt.Errorf("recipient opted out: %w", textback.ErrUndeliverable)
+	// ErrBadNumber: the number cannot take texts at all: invalid, a landline,
+	// deactivated or barred. Remember keeps such numbers for a while.
+	ErrBadNumber = fmt.Errorf("number cannot receive texts: %w", textback.ErrUndeliverable)
+	// ErrRememberedFailure: Remember refused a number that failed with
+	// ErrBadNumber a short while ago, without asking the provider again.
+	ErrRememberedFailure = fmt.Errorf("number failed recently: %w", textback.ErrUndeliverable)
+)
+
+// APIError is an error answer from a provider's REST API: the HTTP status and
+// the provider's own error code, message and documentation link. For Twilio
+// (https://www.twilio.com/docs/usage/twilios-response) callers look at Code
+// to tell, say, an opted-out recipient (21610) from a bad number (21211).
+// Providers whose codes are not numbers (Bandwidth's "request-validation",
+// SignalWire's "invalid_parameter") put them in Type. Phone numbers in
+// Message are masked. Code is zero when the answer had no error body (a
+// proxy's 502, say), and Message is then the status text.
 type APIError struct {
 	Status   int    // HTTP status
-	Code     int    // Twilio error code, https://www.twilio.com/docs/api/errors
-	Message  string // Twilio's message, phone numbers masked
+	Code     int    // the provider's numeric error code (Twilio, Telnyx, Vonage)
+	Type     string // the provider's error type when it is not a number
+	Message  string // the provider's message, phone numbers masked
 	MoreInfo string // link to the code's documentation
 }
 
@@ -29,6 +46,9 @@ func (e *APIError) Error() string {
 	fmt.Fprintf(&b, "http %d", e.Status)
 	if e.Code != 0 {
 		fmt.Fprintf(&b, ", code %d", e.Code)
+	}
+	if e.Type != "" {
+		fmt.Fprintf(&b, ", %s", e.Type)
 	}
 	if e.Message != "" {
 		b.WriteString(": ")
@@ -44,6 +64,9 @@ func (e *APIError) Error() string {
 const (
 	codeAuthenticate = 20003 // Permission Denied: wrong credentials, suspended or closed account
 	codeQueueFull    = 21611 // the From sender's queue is full: slow down, the queue drains
+	codeOptedOut     = 21610 // the recipient replied STOP to this sender
+	codeInvalidTo    = 21211 // the To number is not a valid phone number
+	codeNotMobile    = 21614 // the To number is not a mobile number (a landline)
 )
 
 // classify turns an answer that was not a success into an error the run loop
@@ -66,6 +89,10 @@ func classify(op string, r *response, now time.Time) error {
 		return fmt.Errorf("%s: %w", op, apiErr)
 	case r.status == http.StatusNotFound:
 		return fmt.Errorf("%s: not found (check base_url): %w: %w", op, textback.ErrUndeliverable, apiErr)
+	case apiErr.Code == codeOptedOut:
+		return fmt.Errorf("%s: %w: %w", op, ErrOptedOut, apiErr)
+	case apiErr.Code == codeInvalidTo, apiErr.Code == codeNotMobile:
+		return fmt.Errorf("%s: %w: %w", op, ErrBadNumber, apiErr)
 	case r.status >= 400:
 		return fmt.Errorf("%s: %w: %w", op, textback.ErrUndeliverable, apiErr)
 	default: // 3xx: api.twilio.com does not redirect, so base_url points elsewhere

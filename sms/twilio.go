@@ -182,9 +182,11 @@ type message struct {
 // Send creates a Message resource for m. Twilio's error answers come back
 // as an *APIError in the chain. 4xx answers but 429 (a bad or opted-out
 // number, bad credentials, a bad sender) wrap textback.ErrUndeliverable, as
-// does a 2xx whose answer cannot be read; 429 is a *textback.RetryError; 5xx,
-// 21611 (sender queue full), timeouts and network failures are plain errors
-// worth retrying. Delivery failures found after Twilio has
+// does a 2xx whose answer cannot be read; 21610 (opted out) wraps
+// ErrOptedOut, 21211 and 21614 (invalid, landline) ErrBadNumber. 429 is a
+// *textback.RetryError; 5xx, 21611 (sender queue full) and network failures
+// before the request was written are plain errors worth retrying; no answer
+// after it was written wraps textback.ErrUnconfirmed (see http.go). Delivery failures found after Twilio has
 // accepted the text (30003 unreachable, 30007 filtered, …) come later, to
 // StatusCallback; Send does not see them.
 func (t *Twilio) Send(ctx context.Context, m textback.Message) (textback.Receipt, error) {
@@ -325,18 +327,5 @@ func (t *Twilio) do(ctx context.Context, method, u string, form url.Values) (*re
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	res, err := t.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	r := &response{status: res.StatusCode, header: res.Header}
-	r.body, r.readErr = io.ReadAll(io.LimitReader(res.Body, maxResponse+1))
-	if r.readErr == nil && len(r.body) > maxResponse {
-		r.body, r.readErr = nil, fmt.Errorf("answer larger than %d bytes", maxResponse)
-	}
-	if r.readErr != nil {
-		r.readErr = fmt.Errorf("read answer: %w", r.readErr)
-	}
-	return r, nil
+	return roundTrip(t.client, req)
 }
