@@ -42,6 +42,7 @@ type Text struct {
 	Done        time.Time // when it reached a final state
 	Receipt     Receipt
 	LastError   string
+	Delivery    DeliveryStatus // the provider's last delivery report, if any
 }
 
 // Entry is one call of the history, with the text it led to, if any.
@@ -92,12 +93,53 @@ type Store interface {
 	OptedOut(ctx context.Context, n Number) (bool, error)
 	// OptOuts lists the opt-out list, oldest first.
 	OptOuts(ctx context.Context) ([]OptOut, error)
+	// RecordInbound journals a text someone sent us (a reply, a STOP). A
+	// message recorded before (the same Provider and ProviderID: providers
+	// deliver webhooks at least once) changes nothing and returns false.
+	RecordInbound(ctx context.Context, m InboundText) (bool, error)
+	// RecordDelivery records a delivery report for a text we sent, found by
+	// the sender and its provider id. A report for no text we know is
+	// ErrUnknownText; a repeated report changes nothing.
+	RecordDelivery(ctx context.Context, d Delivery) error
 	// CountTexts counts the texts queued since the given time that went out
 	// or may have (the states LastTexted counts), for one rule or, with
 	// rule "", for all: the hourly caps.
 	CountTexts(ctx context.Context, rule string, since time.Time) (int, error)
 	Close() error
 }
+
+// ErrUnknownText is returned by Store.RecordDelivery for a report about a
+// text the store does not hold.
+var ErrUnknownText = errors.New("no such text")
+
+// InboundText is a text someone sent to one of our numbers: a reply to a text
+// back, a STOP. It comes from a carrier's webhook or a modem.
+type InboundText struct {
+	Provider   string // the sender that received it: "twilio", "modem"
+	ProviderID string // the provider's id for it; with Provider, what makes a repeat a repeat
+	From       Number // who sent it
+	To         Number // our number it was sent to
+	Body       string // attacker-controlled
+	Received   time.Time
+}
+
+// Delivery is a provider's report on a text we sent.
+type Delivery struct {
+	Provider   string // the Receipt's Sender
+	ProviderID string // the Receipt's ProviderID
+	Status     DeliveryStatus
+	Detail     string // the provider's own status and error code, for people
+	At         time.Time
+}
+
+// DeliveryStatus is what became of a sent text on the phone network.
+type DeliveryStatus string
+
+// Delivery statuses.
+const (
+	Delivered   DeliveryStatus = "delivered"
+	Undelivered DeliveryStatus = "undelivered" // the network gave up: off, unreachable, a landline
+)
 
 // OptOut is one number on the opt-out list.
 type OptOut struct {

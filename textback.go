@@ -135,6 +135,9 @@ type Message struct {
 	To     Number
 	From   Number // empty: the sender's default
 	Body   string
+	// NotBefore is when the text may go at the earliest (the end of the
+	// caller's quiet hours); zero means at once. max_delay counts from it.
+	NotBefore time.Time
 }
 
 // Receipt is what a sender learned from sending a Message.

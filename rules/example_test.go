@@ -16,6 +16,8 @@ type noTexts struct{}
 func (noTexts) LastTexted(context.Context, textback.Number) (time.Time, bool, error) {
 	return time.Time{}, false, nil
 }
+func (noTexts) OptedOut(context.Context, textback.Number) (bool, error)    { return false, nil }
+func (noTexts) CountTexts(context.Context, string, time.Time) (int, error) { return 0, nil }
 
 func ExamplePolicy_Decide() {
 	p, err := rules.New(rules.Config{

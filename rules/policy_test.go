@@ -24,12 +24,18 @@ func (h history) LastTexted(_ context.Context, to textback.Number) (time.Time, b
 	t, ok := h[to]
 	return t, ok, nil
 }
+func (history) OptedOut(context.Context, textback.Number) (bool, error)    { return false, nil }
+func (history) CountTexts(context.Context, string, time.Time) (int, error) { return 0, nil }
 
 // brokenHistory fails every lookup.
 type brokenHistory struct{ err error }
 
 func (h brokenHistory) LastTexted(context.Context, textback.Number) (time.Time, bool, error) {
 	return time.Time{}, false, h.err
+}
+func (h brokenHistory) OptedOut(context.Context, textback.Number) (bool, error) { return false, nil }
+func (h brokenHistory) CountTexts(context.Context, string, time.Time) (int, error) {
+	return 0, nil
 }
 
 const (
@@ -467,7 +473,7 @@ func TestDecideMessage(t *testing.T) {
 			if business == "" {
 				business = "Acme"
 			}
-			p := policy(t, rules.Config{Region: "US", Business: business, Rules: []rules.Rule{{Name: "any", Message: tt.msg}}})
+			p := policy(t, rules.Config{Region: "US", Business: business, AllowedCountries: []string{"*"}, Rules: []rules.Rule{{Name: "any", Message: tt.msg}}})
 			got, err := p.Decide(t.Context(), tt.call, now, nil)
 			if err != nil || got.Message == nil {
 				t.Fatalf("Decide() = %q (%s), %v; want send", got.Reason, got.Detail, err)
@@ -495,7 +501,7 @@ func TestNew(t *testing.T) {
 			edit: func(c *rules.Config) {
 				c.Rules = []rules.Rule{c.Rules[0], {Name: "after-hours", Message: "Hi {nmae}"}, c.Rules[1]}
 			},
-			want: []string{"rules[1] (after-hours): message: unknown placeholder {nmae} (want one of {business}, {did}, {caller}, {outcome}, {rule})"},
+			want: []string{"rules[1] (after-hours): message: unknown placeholder {nmae} (want one of {business}, {did}, {caller}, {outcome}, {rule}, {opens})"},
 		},
 		"unclosed placeholder": {
 			edit: func(c *rules.Config) { c.Rules[0].Message = "Hi {business" },
@@ -571,7 +577,7 @@ func TestNew(t *testing.T) {
 			},
 			want: []string{
 				`from: not a valid phone number for region US: "x"`,
-				"rules[0] (sales): message: unknown placeholder {x} (want one of {business}, {did}, {caller}, {outcome}, {rule})",
+				"rules[0] (sales): message: unknown placeholder {x} (want one of {business}, {did}, {caller}, {outcome}, {rule}, {opens})",
 				"rules[1]: name: required",
 			},
 		},

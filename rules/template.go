@@ -13,7 +13,8 @@ import (
 //
 // Placeholders are {business}, {did} (the number dialed, formatted for the
 // region), {caller} (likewise), {outcome} (in words: see outcomeWords) and
-// {rule}; "{{" and "}}" are literal braces. Values are plain text, never
+// {rule}, and {opens}, the next opening time of the rule's business hours
+// ("Monday 8:00"); "{{" and "}}" are literal braces. Values are plain text, never
 // expanded again, so a DID that reads "{business}" stays that. The caller ID
 // name is never offered: anyone can set it to anything.
 type template struct {
@@ -36,6 +37,7 @@ const (
 	callerField
 	outcomeField
 	ruleField
+	opensField
 )
 
 var fields = map[string]field{
@@ -44,11 +46,12 @@ var fields = map[string]field{
 	"caller":   callerField,
 	"outcome":  outcomeField,
 	"rule":     ruleField,
+	"opens":    opensField,
 }
 
 // values fill a template's placeholders.
 type values struct {
-	business, did, caller, outcome, rule string
+	business, did, caller, outcome, rule, opens string
 }
 
 func (v *values) get(f field) string {
@@ -63,6 +66,8 @@ func (v *values) get(f field) string {
 		return v.outcome
 	case ruleField:
 		return v.rule
+	case opensField:
+		return v.opens
 	}
 	return ""
 }
@@ -96,7 +101,7 @@ func parseTemplate(s string) (*template, error) {
 			name := s[i+1 : i+1+end]
 			f, ok := fields[name]
 			if !ok {
-				return nil, fmt.Errorf("unknown placeholder {%s} (want one of {business}, {did}, {caller}, {outcome}, {rule})", name)
+				return nil, fmt.Errorf("unknown placeholder {%s} (want one of {business}, {did}, {caller}, {outcome}, {rule}, {opens})", name)
 			}
 			flush()
 			t.parts = append(t.parts, part{field: f})

@@ -11,7 +11,7 @@ import (
 )
 
 // Record journals a verdict and, when m is not nil, queues its text (due at
-// now) in the same transaction, returning the text's id, or 0 without a
+// now, or at m.NotBefore if that is later) in the same transaction, returning the text's id, or 0 without a
 // text. A call recorded before gives an error wrapping
 // textback.ErrDuplicateCall and changes nothing. m.CallID may be empty, and
 // is then the verdict's call; any other call id is an error.
@@ -50,11 +50,15 @@ ON CONFLICT (call_id) DO NOTHING`,
 
 	var id int64
 	if m != nil {
+		due, notBefore := now, any(nil)
+		if m.NotBefore.After(now) {
+			due, notBefore = m.NotBefore, m.NotBefore.UnixNano()
+		}
 		err := tx.QueryRowContext(ctx, `
-INSERT INTO texts (call_id, rule, to_number, from_number, body, state, created, next_attempt)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO texts (call_id, rule, to_number, from_number, body, state, created, next_attempt, not_before)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING id`,
-			c.ID, m.Rule, m.To, m.From, m.Body, textback.Queued, now.UnixNano(), now.UnixNano()).Scan(&id)
+			c.ID, m.Rule, m.To, m.From, m.Body, textback.Queued, now.UnixNano(), due.UnixNano(), notBefore).Scan(&id)
 		if err != nil {
 			return 0, fmt.Errorf("sqlite: record: call %s: text: %w", c.ID, err)
 		}

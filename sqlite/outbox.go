@@ -34,24 +34,26 @@ var sources = map[textback.State][]textback.State{
 const textColumns = `COALESCE(t.id, 0), COALESCE(t.call_id, ''), COALESCE(t.rule, ''),
 	COALESCE(t.to_number, ''), COALESCE(t.from_number, ''), COALESCE(t.body, ''),
 	COALESCE(t.state, ''), COALESCE(t.attempts, 0), t.created, t.next_attempt, t.done,
-	COALESCE(t.sender, ''), COALESCE(t.provider_id, ''), COALESCE(t.last_error, '')`
+	COALESCE(t.sender, ''), COALESCE(t.provider_id, ''), COALESCE(t.last_error, ''), t.not_before,
+	COALESCE(t.delivery, '')`
 
 // textScan reads the textColumns of a row.
 type textScan struct {
-	t                   textback.Text
-	created, next, done sql.NullInt64
+	t                              textback.Text
+	created, next, done, notBefore sql.NullInt64
 }
 
 func (s *textScan) dest() []any {
 	t := &s.t
 	return []any{&t.ID, &t.CallID, &t.Rule, &t.To, &t.From, &t.Body,
 		&t.State, &t.Attempts, &s.created, &s.next, &s.done,
-		&t.Receipt.Sender, &t.Receipt.ProviderID, &t.LastError}
+		&t.Receipt.Sender, &t.Receipt.ProviderID, &t.LastError, &s.notBefore, &t.Delivery}
 }
 
 func (s *textScan) text() textback.Text {
 	t := s.t
 	t.Created, t.NextAttempt, t.Done = scanTime(s.created), scanTime(s.next), scanTime(s.done)
+	t.NotBefore = scanTime(s.notBefore)
 	return t
 }
 

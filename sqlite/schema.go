@@ -71,6 +71,29 @@ CREATE TABLE optouts (
 CREATE INDEX texts_rule_created ON texts (rule, created);
 CREATE INDEX texts_created ON texts (created);
 `,
+	// 3: a text deferred to the end of the caller's quiet hours: the first
+	// attempt's time, from which max_delay counts. NULL: at once.
+	`
+ALTER TABLE texts ADD COLUMN not_before INTEGER;
+`,
+	// 4: texts people sent us, and delivery reports on the texts we sent.
+	`
+CREATE TABLE inbound (
+	id          INTEGER PRIMARY KEY,
+	provider    TEXT    NOT NULL,
+	provider_id TEXT    NOT NULL,
+	from_number TEXT    NOT NULL,
+	to_number   TEXT    NOT NULL,
+	body        TEXT    NOT NULL,
+	received    INTEGER NOT NULL,
+	UNIQUE (provider, provider_id)
+) STRICT;
+CREATE INDEX inbound_from ON inbound (from_number, received);
+ALTER TABLE texts ADD COLUMN delivery TEXT NOT NULL DEFAULT '';
+ALTER TABLE texts ADD COLUMN delivery_detail TEXT NOT NULL DEFAULT '';
+ALTER TABLE texts ADD COLUMN delivery_at INTEGER;
+CREATE INDEX texts_provider_id ON texts (sender, provider_id);
+`,
 }
 
 // migrate applies the migrations the database lacks, each in a transaction

@@ -773,3 +773,44 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
+
+// TestRecordNotBefore: a deferred text is due at its NotBefore, which
+// reads back; an earlier NotBefore is as good as none.
+func TestRecordNotBefore(t *testing.T) {
+	d, _ := openTest(t)
+	ctx := t.Context()
+	later := t0.Add(9 * time.Hour)
+	m := text("c1", "+13125550101")
+	m.NotBefore = later
+	if _, err := d.Record(ctx, missed("c1", "+13125550101", t0), m, t0); err != nil {
+		t.Fatal(err)
+	}
+	past := text("c2", "+13125550102")
+	past.NotBefore = t0.Add(-time.Hour)
+	id2, err := d.Record(ctx, missed("c2", "+13125550102", t0), past, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tt := range map[string]struct {
+		now  time.Time
+		want int
+	}{
+		"before its time": {t0, 1},
+		"at its time":     {later, 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ts, err := d.Due(ctx, tt.now, 10)
+			if err != nil || len(ts) != tt.want {
+				t.Fatalf("Due() = %d texts, %v; want %d", len(ts), err, tt.want)
+			}
+			for _, x := range ts {
+				switch {
+				case x.ID == id2 && !x.NotBefore.IsZero():
+					t.Errorf("text with a past NotBefore reads NotBefore %v, want zero", x.NotBefore)
+				case x.ID != id2 && !x.NotBefore.Equal(later):
+					t.Errorf("NotBefore = %v, want %v", x.NotBefore, later)
+				}
+			}
+		})
+	}
+}

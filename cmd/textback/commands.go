@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -56,6 +57,11 @@ func checkCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 			report("rules, sender and PBX settings", err)
 			if err != nil {
 				return exitError(1)
+			}
+			// Warnings do not fail the check: the texts go out, but maybe
+			// in two parts, or held by a carrier's filter.
+			for _, w := range policyWarnings(&cfg, c.policy) {
+				fmt.Fprintf(stdout, "warn  %s\n", w)
 			}
 			report("store "+cfg.Store.Path, checkStorePath(cfg.Store.Path))
 			if !offline {
@@ -117,17 +123,23 @@ type noHistory struct{}
 func (noHistory) LastTexted(context.Context, textback.Number) (time.Time, bool, error) {
 	return time.Time{}, false, nil
 }
+func (noHistory) OptedOut(context.Context, textback.Number) (bool, error)    { return false, nil }
+func (noHistory) CountTexts(context.Context, string, time.Time) (int, error) { return 0, nil }
 
 func simulateCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 	var (
-		caller, did, outcome, at string
-		rang                     time.Duration
-		asJSON                   bool
+		caller, did, outcome, at, cdr, tz string
+		rang                              time.Duration
+		asJSON                            bool
 	)
 	cmd := &cobra.Command{
-		Use:   "simulate --caller N --did D --outcome O --rang DURATION",
-		Short: "Put a described call through the rules and print the verdict (sends nothing)",
-		Args:  cobra.NoArgs,
+		Use:   "simulate (--caller N --did D --outcome O --rang DURATION [--at TIME] | --cdr FILE)",
+		Short: "Put a described call, or a PBX's CDR file, through the rules and print the verdicts (sends nothing)",
+		Long: "simulate puts one described call through the rules, or with --cdr replays an Asterisk Master.csv\n" +
+			"or a FreeSWITCH cdr_csv file: each call at the time it ended, with the texts the replay would have\n" +
+			"sent counted, so cooldowns and caps apply across the file. Opt-outs and earlier texts come from the\n" +
+			"journal when it exists. Nothing is sent or written.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()
 			if err != nil {
@@ -136,6 +148,24 @@ func simulateCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 			pol, err := buildPolicy(&cfg)
 			if err != nil {
 				return err
+			}
+			var h rules.History = noHistory{}
+			if _, err := os.Stat(cfg.Store.Path); err == nil {
+				db, err := openStore(cmd.Context(), &cfg)
+				if err != nil {
+					return err
+				}
+				defer db.Close()
+				h = db
+			}
+			if cdr != "" {
+				if cmd.Flags().Changed("caller") || cmd.Flags().Changed("at") {
+					return errors.New("--cdr replays the file's calls: leave out --caller and --at")
+				}
+				return simulateCDR(cmd.Context(), stdout, pol, h, cdr, tz, asJSON)
+			}
+			if caller == "" {
+				return errors.New("--caller or --cdr is required")
 			}
 			var o textback.Outcome
 			if err := o.UnmarshalText([]byte(outcome)); err != nil {
@@ -146,15 +176,6 @@ func simulateCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 				if now, err = time.Parse(time.RFC3339, at); err != nil {
 					return fmt.Errorf("--at: want a time like 2026-03-02T09:30:00-05:00: %w", err)
 				}
-			}
-			var h rules.History = noHistory{}
-			if _, err := os.Stat(cfg.Store.Path); err == nil {
-				db, err := openStore(cmd.Context(), &cfg)
-				if err != nil {
-					return err
-				}
-				defer db.Close()
-				h = db
 			}
 			call := textback.Call{
 				ID: "simulated", Source: "simulate", Direction: textback.Inbound, Outcome: o,
@@ -167,9 +188,13 @@ func simulateCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 			if asJSON {
 				out := map[string]any{
 					"send": dec.Send, "reason": dec.Reason, "detail": dec.Detail, "rule": dec.Rule, "caller": string(dec.Caller),
+					"after_hours": dec.AfterHours,
 				}
 				if dec.Message != nil {
 					out["to"], out["from"], out["text"] = string(dec.Message.To), string(dec.Message.From), dec.Message.Body
+				}
+				if !dec.NotBefore.IsZero() {
+					out["not_before"] = dec.NotBefore
 				}
 				enc := json.NewEncoder(stdout)
 				enc.SetIndent("", "  ")
@@ -188,6 +213,9 @@ func simulateCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 					from = "(the sender's default)"
 				}
 				fmt.Fprintf(stdout, "to:      %s\nfrom:    %s\ntext:    %s\n", dec.Message.To, from, dec.Message.Body)
+				if !dec.NotBefore.IsZero() {
+					fmt.Fprintf(stdout, "sends:   %s (the end of the caller's quiet hours)\n", dec.NotBefore.Format(time.RFC3339))
+				}
 			}
 			return nil
 		},
@@ -198,9 +226,66 @@ func simulateCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 	f.StringVar(&outcome, "outcome", "no_answer", "answered, no_answer, busy, abandoned, voicemail, unavailable or unattended")
 	f.DurationVar(&rang, "rang", 0, "how long the phones rang (e.g. 12s)")
 	f.StringVar(&at, "at", "", "when the call ended, RFC 3339 (default now)")
-	f.BoolVar(&asJSON, "json", false, "print JSON")
-	_ = cmd.MarkFlagRequired("caller")
+	f.StringVar(&cdr, "cdr", "", "replay an Asterisk Master.csv or FreeSWITCH cdr_csv file")
+	f.StringVar(&tz, "tz", "Local", "with --cdr: the time zone of the file's times (the PBX's), e.g. America/New_York")
+	f.BoolVar(&asJSON, "json", false, "print JSON (with --cdr: one object per call)")
 	return cmd
+}
+
+// simulateCDR replays a CDR file and prints what each call would have got.
+func simulateCDR(ctx context.Context, stdout io.Writer, pol *rules.Policy, base rules.History, path, tz string, asJSON bool) error {
+	loc, err := parseTZ(tz)
+	if err != nil {
+		return fmt.Errorf("--tz: %w", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	calls, err := readCDR(f, loc)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	lines, err := replayCDR(ctx, pol, calls, &memHistory{base: base})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, l := range lines {
+			if err := enc.Encode(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ENDED\tCALLER\tDID\tOUTCOME\tRANG\tVERDICT\tREASON\tRULE\tDETAIL")
+	texted := 0
+	for _, l := range lines {
+		if l.Send {
+			texted++
+		}
+		who := l.To
+		if who == "" {
+			who = sanitize(l.CallerRaw)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0fs\t%s\t%s\t%s\t%s\n", l.Ended.Format("2006-01-02 15:04:05"), who,
+			sanitize(l.DID), l.Outcome, l.Rang, verdictWord(l.Send), l.Reason, orDash(l.Rule), sanitize(l.Detail))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d calls, %d would have been texted\n", len(lines), texted)
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func sendTestCmd(load func() (Config, error), stdout, stderr io.Writer) *cobra.Command {
@@ -249,10 +334,10 @@ func sendTestCmd(load func() (Config, error), stdout, stderr io.Writer) *cobra.C
 }
 
 func historyCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
-	var since string
+	var since, number string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "history",
+		Use:   "history [--number N]",
 		Short: "List the calls and texts of the journal",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -272,9 +357,18 @@ func historyCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			var caller textback.Number
+			if number != "" {
+				if caller, err = rules.ParseNumber(number, cfg.Detect.DefaultRegion); err != nil {
+					return fmt.Errorf("--number: %w", err)
+				}
+			}
 			entries, err := db.History(cmd.Context(), from)
 			if err != nil {
 				return err
+			}
+			if caller != "" {
+				entries = slices.DeleteFunc(entries, func(e textback.Entry) bool { return e.Caller != caller })
 			}
 			if asJSON {
 				return writeHistoryJSON(stdout, entries)
@@ -284,6 +378,7 @@ func historyCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&since, "since", "7d", "how far back: a duration (24h, 30d) or a date (2026-03-01)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, one object per call")
+	cmd.Flags().StringVar(&number, "number", "", "only the calls of this caller (any format; read in default_region)")
 	return cmd
 }
 

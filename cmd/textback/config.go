@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/textback/textback"
+	"github.com/textback/textback/rules"
 )
 
 // DefaultConfigPath is where run, check and the other commands look for the
@@ -31,6 +34,8 @@ type Config struct {
 	Modems   []ModemConfig `toml:"modem"`
 	Rules    []RuleConfig  `toml:"rules"`
 	Limits   LimitsConfig  `toml:"limits"`
+	Filters  FiltersConfig `toml:"filters"`
+	OptOut   OptOutConfig  `toml:"optout"`
 	Store    StoreConfig   `toml:"store"`
 	Log      LogConfig     `toml:"log"`
 
@@ -87,18 +92,67 @@ type ModemConfig struct {
 	TextMode bool   `toml:"text_mode"`
 }
 
-// RuleConfig is one [[rules]] entry.
+// RuleConfig is one [[rules]] entry. Its schedule values parse themselves
+// (rules.Hours, rules.Zone, …), so a bad one is reported with its line.
 type RuleConfig struct {
-	Name    string   `toml:"name"`
-	DIDs    []string `toml:"dids"`
-	Message string   `toml:"message"`
-	From    string   `toml:"from"`
+	Name              string            `toml:"name"`
+	DIDs              []string          `toml:"dids"`
+	Message           string            `toml:"message"`
+	Messages          MessagesConfig    `toml:"messages"`
+	AfterHoursMessage string            `toml:"after_hours_message"`
+	From              string            `toml:"from"`
+	Hours             []rules.Hours     `toml:"hours"`
+	Timezone          rules.Zone        `toml:"timezone"`
+	Holidays          []rules.Holiday   `toml:"holidays"`
+	QuietHours        rules.Span        `toml:"quiet_hours"`
+	QuietAction       rules.QuietAction `toml:"quiet_action"`
+	MaxPerHour        int               `toml:"max_per_hour"`
+}
+
+// MessagesConfig is a rule's [rules.messages] table: a text per outcome,
+// overriding message.
+type MessagesConfig struct {
+	NoAnswer    string `toml:"no_answer"`
+	Busy        string `toml:"busy"`
+	Abandoned   string `toml:"abandoned"`
+	Voicemail   string `toml:"voicemail"`
+	Unavailable string `toml:"unavailable"`
+	Unattended  string `toml:"unattended"`
+}
+
+// byOutcome returns the texts that are set.
+func (m MessagesConfig) byOutcome() map[textback.Outcome]string {
+	out := make(map[textback.Outcome]string)
+	for o, s := range map[textback.Outcome]string{
+		textback.NoAnswer: m.NoAnswer, textback.Busy: m.Busy, textback.Abandoned: m.Abandoned,
+		textback.Voicemail: m.Voicemail, textback.Unavailable: m.Unavailable, textback.Unattended: m.Unattended,
+	} {
+		if s != "" {
+			out[o] = s
+		}
+	}
+	return out
 }
 
 // LimitsConfig is the [limits] table.
 type LimitsConfig struct {
-	Cooldown Duration `toml:"cooldown"`
-	MaxDelay Duration `toml:"max_delay"`
+	Cooldown         Duration `toml:"cooldown"`
+	MaxDelay         Duration `toml:"max_delay"`
+	MaxPerHour       int      `toml:"max_per_hour"`
+	AllowedCountries []string `toml:"allowed_countries"`
+}
+
+// FiltersConfig is the [filters] table: callers always or never texted.
+type FiltersConfig struct {
+	Allow     []string `toml:"allow"`
+	Deny      []string `toml:"deny"`
+	AllowFile string   `toml:"allow_file"`
+	DenyFile  string   `toml:"deny_file"`
+}
+
+// OptOutConfig is the [optout] table.
+type OptOutConfig struct {
+	Suffix string `toml:"suffix"`
 }
 
 // StoreConfig is the [store] table.
@@ -321,6 +375,9 @@ func (c *Config) validate() []error {
 			errs = append(errs, fmt.Errorf("%s:%d: rules[%d].message: required", c.path, nthTableLine(c.src, "rules", i), i))
 		}
 	}
+	if c.Limits.MaxPerHour < 0 {
+		bad("limits.max_per_hour", "must not be negative (0 is no cap)")
+	}
 	if c.Limits.MaxDelay <= 0 {
 		bad("limits.max_delay", "must be positive")
 	}
@@ -336,6 +393,14 @@ func (c *Config) validate() []error {
 		bad("log.format", "must be text or json, not %q", c.Log.Format)
 	}
 	return errs
+}
+
+// path resolves a file name of the configuration: relative to the file.
+func (c *Config) relPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.path), p)
 }
 
 // secret returns an inline secret or the first line of its file. A relative

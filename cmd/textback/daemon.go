@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +62,9 @@ func (d *daemon) handle(ctx context.Context, ev textback.Event) error {
 		}
 		if dec.Detail != "" {
 			attrs = append(attrs, "detail", dec.Detail)
+		}
+		if !dec.NotBefore.IsZero() {
+			attrs = append(attrs, "not_before", dec.NotBefore)
 		}
 		msg := "call answered"
 		if c.Outcome.Missed() {
@@ -157,14 +161,52 @@ func build(cfg *Config, log *slog.Logger) (components, error) {
 
 var ruleIndex = regexp.MustCompile(`^rules\[(\d+)\]`)
 
+// policyKeys map the key a rules error or warning starts with to the
+// configuration key it comes from.
+var policyKeys = map[string]string{
+	"region": "detect.default_region", "max_extension_length": "detect.max_extension_length",
+	"min_rings": "detect.min_rings", "ring_cycle": "detect.ring_cycle", "from": "sms.from",
+	"max_per_hour": "limits.max_per_hour", "allowed_countries": "limits.allowed_countries",
+	"allow": "filters.allow", "deny": "filters.deny", "allow_file": "filters.allow_file", "deny_file": "filters.deny_file",
+}
+
+// policyLine puts the file and line in front of one line of a rules error
+// or warning: the [[rules]] entry it names, or the key it starts with.
+func policyLine(cfg *Config, msg string) string {
+	line := 0
+	if m := ruleIndex.FindStringSubmatch(msg); m != nil {
+		i, _ := strconv.Atoi(m[1])
+		line = nthTableLine(cfg.src, "rules", i)
+	} else {
+		key, _, _ := strings.Cut(msg, ":")
+		key, _, _ = strings.Cut(key, "[")
+		if k, ok := policyKeys[key]; ok {
+			if line = lineOf(cfg.src, k); line != 0 {
+				msg = strings.TrimPrefix(msg, key)
+				msg = strings.SplitN(k, ".", 2)[0] + "." + key + msg
+			}
+		}
+	}
+	return fmt.Sprintf("%s:%d: %s", cfg.path, line, msg)
+}
+
+// buildPolicy makes the rules of a configuration. Its errors name the line
+// of each problem.
 func buildPolicy(cfg *Config) (*rules.Policy, error) {
 	rc := rules.Config{
-		Region:          cfg.Detect.DefaultRegion,
-		MaxExtensionLen: cfg.Detect.MaxExtensionLen,
-		MinRings:        cfg.Detect.MinRings,
-		RingCycle:       time.Duration(cfg.Detect.RingCycle),
-		Cooldown:        time.Duration(cfg.Limits.Cooldown),
-		Business:        cfg.Business,
+		Region:           cfg.Detect.DefaultRegion,
+		MaxExtensionLen:  cfg.Detect.MaxExtensionLen,
+		MinRings:         cfg.Detect.MinRings,
+		RingCycle:        time.Duration(cfg.Detect.RingCycle),
+		Cooldown:         time.Duration(cfg.Limits.Cooldown),
+		Business:         cfg.Business,
+		MaxPerHour:       cfg.Limits.MaxPerHour,
+		AllowedCountries: cfg.Limits.AllowedCountries,
+		Allow:            cfg.Filters.Allow,
+		Deny:             cfg.Filters.Deny,
+		AllowFile:        cfg.relPath(cfg.Filters.AllowFile),
+		DenyFile:         cfg.relPath(cfg.Filters.DenyFile),
+		OptOutSuffix:     cfg.OptOut.Suffix,
 	}
 	if cfg.SMS.From != "" {
 		from, err := rules.ParseNumber(cfg.SMS.From, cfg.Detect.DefaultRegion)
@@ -174,19 +216,31 @@ func buildPolicy(cfg *Config) (*rules.Policy, error) {
 		rc.From = from
 	}
 	for _, r := range cfg.Rules {
-		rc.Rules = append(rc.Rules, rules.Rule{Name: r.Name, DIDs: r.DIDs, Message: r.Message, From: r.From})
+		rc.Rules = append(rc.Rules, rules.Rule{
+			Name: r.Name, DIDs: r.DIDs, Message: r.Message, From: r.From,
+			Messages: r.Messages.byOutcome(), AfterHoursMessage: r.AfterHoursMessage,
+			Hours: r.Hours, Timezone: r.Timezone, Holidays: r.Holidays,
+			QuietHours: r.QuietHours, QuietAction: r.QuietAction, MaxPerHour: r.MaxPerHour,
+		})
 	}
 	p, err := rules.New(rc)
 	if err != nil {
-		// Point at the [[rules]] entry the error names.
-		line := 0
-		if m := ruleIndex.FindStringSubmatch(err.Error()); m != nil {
-			i, _ := strconv.Atoi(m[1])
-			line = nthTableLine(cfg.src, "rules", i)
+		var lines []string
+		for _, msg := range strings.Split(err.Error(), "\n") {
+			lines = append(lines, policyLine(cfg, msg))
 		}
-		return nil, fmt.Errorf("%s:%d: %w", cfg.path, line, err)
+		return nil, errors.New(strings.Join(lines, "\n"))
 	}
 	return p, nil
+}
+
+// policyWarnings are the policy's warnings with their lines.
+func policyWarnings(cfg *Config, p *rules.Policy) []string {
+	var out []string
+	for _, w := range p.Warnings() {
+		out = append(out, policyLine(cfg, w))
+	}
+	return out
 }
 
 func buildSender(cfg *Config, log *slog.Logger) (textback.Sender, error) {

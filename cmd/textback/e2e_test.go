@@ -165,6 +165,10 @@ type e2eCase struct {
 	pbx      string         // the [pbx] table pointing at the server
 	texts    []string       // who is texted, once each
 	verdicts map[string]int // how many calls get each reason
+	extra    string         // more configuration
+	body     string         // the text everyone gets; empty: the rule's message
+	optOut   []string       // numbers put on the opt-out list (textback optout add) before the daemon starts
+	rule     string         // more keys for the rule "main"
 }
 
 // captures are the recorded situations, in the order they are played.
@@ -267,10 +271,39 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// TestEndToEndClosedAndOptedOut runs the real binary on the Asterisk
+// captures with the business closed (a holiday from yesterday to tomorrow)
+// and one caller on the opt-out list: the others get the after-hours text
+// with the opt-out suffix, that caller nothing.
+func TestEndToEndClosedAndOptedOut(t *testing.T) {
+	c := amiCase(t)
+	today := time.Now().UTC()
+	c.rule = fmt.Sprintf(`after_hours_message = "{business} is closed today; we'll call you back."
+hours = ["Mon-Sun 00:00-24:00"]
+timezone = "UTC"
+holidays = ["%s..%s"]`, today.AddDate(0, 0, -1).Format("2006-01-02"), today.AddDate(0, 0, 1).Format("2006-01-02"))
+	c.extra = "[optout]\nsuffix = \"Reply STOP to opt out.\"\n"
+	c.body = "Peak HVAC is closed today; we'll call you back. Reply STOP to opt out."
+	c.optOut = []string{"(312) 555-0102"}
+	c.texts = []string{"+13125550101", "+13125550103", "+13125550105"}
+	c.verdicts = map[string]int{"send": 3, "opted_out": 1, "cooldown": 1, "answered": 2, "withheld": 1, "not_inbound": 2}
+	endToEnd(t, c)
+}
+
 func endToEnd(t *testing.T, tc e2eCase) {
 	tw, twSrv := newTwilioFake(t)
 	dir := t.TempDir()
-	cfgPath := writeConfig(t, dir, tc.pbx, twSrv.URL, tw.sid, "")
+	cfgPath := writeConfig(t, dir, tc.pbx, twSrv.URL, tw.sid, tc.extra)
+	if tc.rule != "" {
+		src, _ := os.ReadFile(cfgPath)
+		const msg = `message = "Hi, this is {business}. Sorry we missed your call. What can we help you with?"`
+		os.WriteFile(cfgPath, bytes.Replace(src, []byte(msg), []byte(msg+"\n"+tc.rule), 1), 0o600)
+	}
+	if len(tc.optOut) > 0 {
+		if out, err := exec.Command(binary, append([]string{"optout", "-c", cfgPath, "add"}, tc.optOut...)...).CombinedOutput(); err != nil {
+			t.Fatalf("textback optout add: %v\n%s", err, out)
+		}
+	}
 	calls := 0
 	for _, n := range tc.verdicts {
 		calls += n
@@ -331,7 +364,10 @@ func endToEnd(t *testing.T, tc e2eCase) {
 	for _, to := range tc.texts {
 		want[to] = true
 	}
-	const body = "Hi, this is Peak HVAC. Sorry we missed your call. What can we help you with?"
+	body := "Hi, this is Peak HVAC. Sorry we missed your call. What can we help you with?"
+	if tc.body != "" {
+		body = tc.body
+	}
 	for _, f := range got {
 		if !want[f.Get("To")] {
 			t.Errorf("text to %s, who should not get one", f.Get("To"))

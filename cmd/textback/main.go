@@ -7,6 +7,7 @@
 //	textback simulate     put a described call through the rules
 //	textback send-test    send one text through the configured sender
 //	textback history      the calls and texts of the journal
+//	textback optout       the opt-out list: add, remove, list, import, export
 //	textback version
 package main
 
@@ -21,6 +22,7 @@ import (
 	"runtime/debug"
 	"syscall"
 	"time"
+	_ "time/tzdata" // the rules' time zones, on a server without a tz database
 
 	"github.com/spf13/cobra"
 )
@@ -65,6 +67,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		simulateCmd(load, stdout),
 		sendTestCmd(load, stdout, stderr),
 		historyCmd(load, stdout),
+		optoutCmd(load, stdout),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
@@ -124,6 +127,9 @@ func runCmd(load func() (Config, error), stderr io.Writer) *cobra.Command {
 			d := &daemon{
 				policy: c.policy, store: db, log: log, now: time.Now,
 				outbox: newOutbox(db, c.sender, time.Duration(cfg.Limits.MaxDelay), log),
+			}
+			for _, w := range policyWarnings(&cfg, c.policy) {
+				log.Warn("rules: " + w)
 			}
 			log.Info("textback started", "version", versionString(), "pbx", cfg.PBX.Type, "addr", cfg.PBX.Address,
 				"sender", cfg.SMS.Sender, "store", cfg.Store.Path)

@@ -115,7 +115,13 @@ func (o *outbox) drain(ctx context.Context) error {
 func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 	log := o.log.With("id", t.ID, "call_id", t.CallID, "to", t.To)
 	now := o.now()
-	if age := now.Sub(t.Created); age > o.maxDelay {
+	// A text deferred to the end of the caller's quiet hours was meant to
+	// go then: its max_delay counts from then, not from the call.
+	start := t.Created
+	if t.NotBefore.After(start) {
+		start = t.NotBefore
+	}
+	if age := now.Sub(start); age > o.maxDelay {
 		reason := fmt.Sprintf("not sent within max_delay %s (last error: %s)", o.maxDelay, t.LastError)
 		log.Warn("sms expired", "reason", reason)
 		return o.store.MarkDone(ctx, t.ID, textback.Expired, reason, now)
@@ -136,7 +142,7 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 			return err
 		}
 		log.Info("sms sent", "sender", r.Sender, "provider_id", r.ProviderID, "attempt", t.Attempts+1,
-			"latency", done.Sub(t.Created).Round(time.Microsecond))
+			"latency", done.Sub(start).Round(time.Microsecond))
 		if o.sent != nil {
 			o.sent(t, r, done)
 		}

@@ -173,3 +173,63 @@ func TestOutboxFinishesSendOnShutdown(t *testing.T) {
 		}
 	})
 }
+
+// TestOutboxDeferred: a text deferred to the end of quiet hours waits until
+// then, and max_delay counts from then, not from the call: a text deferred
+// by nine hours is still sent, and one that cannot go within max_delay of
+// its time expires.
+func TestOutboxDeferred(t *testing.T) {
+	transient := errors.New("twilio: 503 service unavailable")
+	for name, tt := range map[string]struct {
+		script    []error
+		wantState textback.State
+	}{
+		"sent at the end of quiet hours":              {wantState: textback.Sent},
+		"expires max_delay after the end, not before": {script: repeat(transient, 1000), wantState: textback.Expired},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				start := time.Now()
+				notBefore := start.Add(9 * time.Hour)
+				v := textback.Verdict{Call: textback.Call{ID: "c1", Direction: textback.Inbound, Outcome: textback.NoAnswer},
+					Caller: "+13125550101", Send: true, Reason: "send"}
+				if _, err := db.Record(context.Background(), v, &textback.Message{To: "+13125550101", Body: "hi", NotBefore: notBefore}, start); err != nil {
+					t.Fatal(err)
+				}
+				snd := &scriptedSender{script: tt.script}
+				ob := newOutbox(db, snd, 15*time.Minute, slog.New(slog.DiscardHandler))
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error)
+				go func() { done <- ob.Run(ctx) }()
+				time.Sleep(9*time.Hour - time.Second)
+				synctest.Wait()
+				if n := snd.calls(); n != 0 {
+					t.Errorf("%d sends before the end of quiet hours, want 0", n)
+				}
+				time.Sleep(10 * time.Minute) // within max_delay of notBefore
+				synctest.Wait()
+				if got := textState(t, db, "c1"); got.State == textback.Expired {
+					t.Errorf("expired %s after the call, within max_delay of its time", time.Since(start))
+				}
+				time.Sleep(20 * time.Minute)
+				synctest.Wait()
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Run: %v", err)
+				}
+				got := textState(t, db, "c1")
+				if got.State != tt.wantState {
+					t.Errorf("state %s (%s), want %s", got.State, got.LastError, tt.wantState)
+				}
+				if len(snd.at) > 0 && snd.at[0].Before(notBefore) {
+					t.Errorf("first send at %s, before its time %s", snd.at[0], notBefore)
+				}
+			})
+		})
+	}
+}
