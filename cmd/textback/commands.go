@@ -72,10 +72,11 @@ func checkCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 					who = " as " + cfg.PBX.Username
 				}
 				report(fmt.Sprintf("PBX: log in to %s at %s%s", cfg.PBX.Type, cfg.PBX.Address, who), c.source.Check(ctx))
-				if ch, isChecker := c.sender.(checker); isChecker {
-					report("sender "+cfg.SMS.Sender+": credentials", ch.Check(ctx))
+				names := strings.Join(cfg.senderList(), ", ")
+				if ch, isChecker := c.sender.Sender.(checker); isChecker {
+					report("sender "+names+": credentials", ch.Check(ctx))
 				} else {
-					report("sender "+cfg.SMS.Sender+": nothing to check", nil)
+					report("sender "+names+": nothing to check", nil)
 				}
 			}
 			if !ok {
@@ -304,7 +305,7 @@ func sendTestCmd(load func() (Config, error), stdout, stderr io.Writer) *cobra.C
 				return fmt.Errorf("--to: %w", err)
 			}
 			log := newLogger(stderr, cfg.Log)
-			snd, err := buildSender(&cfg, log)
+			snd, err := buildSenders(&cfg, log)
 			if err != nil {
 				return err
 			}
@@ -316,9 +317,7 @@ func sendTestCmd(load func() (Config, error), stdout, stderr io.Writer) *cobra.C
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 90*time.Second)
 			defer cancel()
-			if r, ok := snd.(runner); ok { // a modem: open and start it first
-				go r.Run(ctx)
-			}
+			snd.runAll(ctx) // a modem: open and start it first
 			r, err := snd.Send(ctx, textback.Message{CallID: "send-test", To: num, From: from, Body: text})
 			if err != nil {
 				return err

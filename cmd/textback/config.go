@@ -64,22 +64,6 @@ type DetectConfig struct {
 	MaxExtensionLen int      `toml:"max_extension_length"`
 }
 
-// SMSConfig is the [sms] table.
-type SMSConfig struct {
-	Sender string       `toml:"sender"`
-	From   string       `toml:"from"`
-	Twilio TwilioConfig `toml:"twilio"`
-}
-
-// TwilioConfig is the [sms.twilio] table.
-type TwilioConfig struct {
-	AccountSID          string `toml:"account_sid"`
-	AuthToken           string `toml:"auth_token"`
-	AuthTokenFile       string `toml:"auth_token_file"`
-	MessagingServiceSID string `toml:"messaging_service_sid"`
-	BaseURL             string `toml:"base_url"`
-}
-
 // ModemConfig is one [[modem]] entry: a USB GSM/LTE modem texts go out
 // through when [sms] sender = "modem".
 type ModemConfig struct {
@@ -335,38 +319,7 @@ func (c *Config) validate() []error {
 	if c.Detect.RingCycle <= 0 {
 		bad("detect.ring_cycle", "must be positive (a ring cycle is about 6s in North America, 3s in the UK)")
 	}
-	switch c.SMS.Sender {
-	case "log":
-	case "twilio":
-		t := c.SMS.Twilio
-		if t.AccountSID == "" {
-			bad("sms.twilio.account_sid", "required")
-		}
-		if t.AuthToken == "" && t.AuthTokenFile == "" {
-			bad("sms.twilio.auth_token", "required, or auth_token_file")
-		}
-		if t.AuthToken != "" && t.AuthTokenFile != "" {
-			bad("sms.twilio.auth_token_file", "set auth_token or auth_token_file, not both")
-		}
-		if c.SMS.From == "" && t.MessagingServiceSID == "" {
-			bad("sms.from", "required: the number texts come from (or sms.twilio.messaging_service_sid)")
-		}
-	case "modem":
-		if len(c.Modems) == 0 {
-			bad("sms.sender", "\"modem\" needs at least one [[modem]] entry with its device")
-		}
-		for i, m := range c.Modems {
-			line := nthTableLine(c.src, "modem", i)
-			if m.Device == "" && m.IMEI == "" {
-				errs = append(errs, fmt.Errorf("%s:%d: modem[%d]: device or imei required (e.g. device = \"/dev/ttyUSB2\")", c.path, line, i))
-			}
-			if m.PIN != "" && m.PINFile != "" {
-				errs = append(errs, fmt.Errorf("%s:%d: modem[%d]: set pin or pin_file, not both", c.path, line, i))
-			}
-		}
-	default:
-		bad("sms.sender", "must be \"twilio\", \"modem\" or \"log\", not %q", c.SMS.Sender)
-	}
+	errs = append(errs, c.validateSenders()...)
 	if len(c.Rules) == 0 {
 		bad("rules", "at least one [[rules]] entry is required")
 	}

@@ -15,9 +15,7 @@ import (
 	"github.com/textback/textback/ami"
 	"github.com/textback/textback/ari"
 	"github.com/textback/textback/esl"
-	"github.com/textback/textback/modem"
 	"github.com/textback/textback/rules"
-	"github.com/textback/textback/sms"
 	"github.com/textback/textback/sqlite"
 )
 
@@ -96,19 +94,21 @@ type runner interface {
 	Run(ctx context.Context) error
 }
 
-// serve runs a source, the event loop and the outbox (and the sender, if it
-// runs) until ctx is done. Everything it starts has returned when it returns.
-func (d *daemon) serve(ctx context.Context, src textback.Source) error {
+// serve runs a source, the event loop, the outbox and the senders that run
+// (modems) until ctx is done. Everything it starts has returned when it
+// returns.
+func (d *daemon) serve(ctx context.Context, src textback.Source, runners ...runner) error {
 	events := make(chan textback.Event, 256)
 	var wg sync.WaitGroup
 	var srcErr error
 	wg.Go(func() { srcErr = src.Run(ctx, events) })
 	go func() { wg.Wait(); close(events) }()
 
-	var obErr, sndErr error
+	var obErr error
+	sndErrs := make([]error, len(runners))
 	var obWG sync.WaitGroup
-	if r, ok := d.outbox.sender.(runner); ok {
-		obWG.Go(func() { sndErr = r.Run(ctx) })
+	for i, r := range runners {
+		obWG.Go(func() { sndErrs[i] = r.Run(ctx) })
 	}
 	obWG.Go(func() { obErr = d.outbox.Run(ctx) })
 
@@ -120,7 +120,7 @@ func (d *daemon) serve(ctx context.Context, src textback.Source) error {
 		}
 	}
 	obWG.Wait()
-	return errors.Join(srcErr, obErr, sndErr)
+	return errors.Join(append(sndErrs, srcErr, obErr)...)
 }
 
 // pbx is what the daemon needs of a PBX source.
@@ -132,7 +132,7 @@ type pbx interface {
 // components are what a configuration builds.
 type components struct {
 	policy *rules.Policy
-	sender textback.Sender
+	sender senders
 	source pbx
 }
 
@@ -146,7 +146,7 @@ func build(cfg *Config, log *slog.Logger) (components, error) {
 		errs = append(errs, err)
 	}
 	c.policy = pol
-	snd, err := buildSender(cfg, log)
+	snd, err := buildSenders(cfg, log)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -241,43 +241,6 @@ func policyWarnings(cfg *Config, p *rules.Policy) []string {
 		out = append(out, policyLine(cfg, w))
 	}
 	return out
-}
-
-func buildSender(cfg *Config, log *slog.Logger) (textback.Sender, error) {
-	switch cfg.SMS.Sender {
-	case "modem":
-		var ms []*modem.Modem
-		for i, mc := range cfg.Modems {
-			pin, err := cfg.secret(mc.PIN, mc.PINFile, fmt.Sprintf("modem[%d].pin_file", i))
-			if err != nil {
-				return nil, err
-			}
-			m, err := modem.New(modem.Config{
-				Name: mc.Name, Device: mc.Device, Baud: mc.Baud, PIN: pin, IMEI: mc.IMEI, TextMode: mc.TextMode,
-			}, log)
-			if err != nil {
-				return nil, fmt.Errorf("%s:%d: modem[%d]: %w", cfg.path, nthTableLine(cfg.src, "modem", i), i, err)
-			}
-			ms = append(ms, m)
-		}
-		return modem.NewPool(ms, log), nil
-	case "twilio":
-		t := cfg.SMS.Twilio
-		token, err := cfg.secret(t.AuthToken, t.AuthTokenFile, "sms.twilio.auth_token_file")
-		if err != nil {
-			return nil, err
-		}
-		tw, err := sms.NewTwilio(sms.TwilioConfig{
-			AccountSID: t.AccountSID, AuthToken: token, From: cfg.SMS.From,
-			MessagingServiceSID: t.MessagingServiceSID, BaseURL: t.BaseURL,
-		}, log)
-		if err != nil {
-			return nil, cfg.errorf("sms.twilio", "%v", err)
-		}
-		return tw, nil
-	default:
-		return sms.NewLog(log), nil
-	}
 }
 
 func buildSource(cfg *Config, log *slog.Logger) (pbx, error) {

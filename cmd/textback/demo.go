@@ -162,7 +162,7 @@ func runDemo(ctx context.Context, out io.Writer, speed float64) error {
 
 	runCtx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	go func() { served <- d.serve(runCtx, c.source) }()
+	go func() { served <- d.serve(runCtx, c.source, c.sender.runners...) }()
 	select {
 	case <-done:
 	case <-ctx.Done():

@@ -133,7 +133,7 @@ func runCmd(load func() (Config, error), stderr io.Writer) *cobra.Command {
 			}
 			log.Info("textback started", "version", versionString(), "pbx", cfg.PBX.Type, "addr", cfg.PBX.Address,
 				"sender", cfg.SMS.Sender, "store", cfg.Store.Path)
-			err = d.serve(ctx, c.source)
+			err = d.serve(ctx, c.source, c.sender.runners...)
 			log.Info("textback stopped")
 			return err
 		},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/textback/textback"
+	"github.com/textback/textback/sms"
 )
 
 // outbox sends the queued texts of the store through one sender, one at a
@@ -152,6 +153,14 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 		return o.store.MarkDone(ctx, t.ID, textback.Unknown, err.Error(), done)
 	case errors.Is(err, textback.ErrUndeliverable):
 		log.Error("sms failed", "err", err)
+		if errors.Is(err, sms.ErrOptedOut) {
+			// The carrier says the caller unsubscribed from our number:
+			// our own list keeps them from every sender from now on.
+			if err := o.store.SetOptOut(ctx, t.To, true, "carrier: recipient unsubscribed", done); err != nil {
+				return err
+			}
+			log.Info("number opted out", "reason", "carrier: recipient unsubscribed")
+		}
 		return o.store.MarkDone(ctx, t.ID, textback.Failed, err.Error(), done)
 	default:
 		wait := backoff(t.Attempts + 1)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/textback/textback"
+	"github.com/textback/textback/sms"
 	"github.com/textback/textback/sqlite"
 )
 
@@ -84,10 +85,12 @@ func TestOutbox(t *testing.T) {
 		wantState textback.State
 		wantCalls int
 		minWait   time.Duration // the last attempt came at least this long after the first
+		optedOut  bool          // the number ends on the opt-out list
 	}{
-		"sent at once":                     {wantState: textback.Sent, wantCalls: 1},
-		"transient then sent":              {script: []error{transient, transient}, wantState: textback.Sent, wantCalls: 3, minWait: 2 * time.Second},
-		"permanent failure is not retried": {script: []error{fmt.Errorf("twilio: landline: %w", textback.ErrUndeliverable)}, wantState: textback.Failed, wantCalls: 1},
+		"sent at once":                        {wantState: textback.Sent, wantCalls: 1},
+		"transient then sent":                 {script: []error{transient, transient}, wantState: textback.Sent, wantCalls: 3, minWait: 2 * time.Second},
+		"unsubscribed recipient is opted out": {script: []error{fmt.Errorf("twilio: 21610: %w", sms.ErrOptedOut)}, wantState: textback.Failed, wantCalls: 1, optedOut: true},
+		"permanent failure is not retried":    {script: []error{fmt.Errorf("twilio: landline: %w", textback.ErrUndeliverable)}, wantState: textback.Failed, wantCalls: 1},
 		"retry-after is honoured": {script: []error{&textback.RetryError{After: 40 * time.Second, Err: transient}},
 			wantState: textback.Sent, wantCalls: 2, minWait: 40 * time.Second},
 		"given up after max_delay":       {script: repeat(transient, 1000), wantState: textback.Expired, wantCalls: 10},
@@ -133,6 +136,9 @@ func TestOutbox(t *testing.T) {
 					if w := snd.at[len(snd.at)-1].Sub(snd.at[0]); w < tt.minWait {
 						t.Errorf("last attempt %s after the first, want at least %s", w, tt.minWait)
 					}
+				}
+				if out, err := db.OptedOut(context.Background(), "+13125550101"); err != nil || out != tt.optedOut {
+					t.Errorf("opted out = %v, %v; want %v", out, err, tt.optedOut)
 				}
 				if tt.wantState == textback.Sent && got.Receipt.Sender != "scripted" {
 					t.Errorf("receipt not recorded: %+v", got.Receipt)
