@@ -36,6 +36,8 @@ type Config struct {
 	Limits   LimitsConfig  `toml:"limits"`
 	Filters  FiltersConfig `toml:"filters"`
 	OptOut   OptOutConfig  `toml:"optout"`
+	HTTP     HTTPConfig    `toml:"http"`
+	Replies  RepliesConfig `toml:"replies"`
 	Store    StoreConfig   `toml:"store"`
 	Log      LogConfig     `toml:"log"`
 
@@ -167,6 +169,7 @@ func DefaultConfig() Config {
 		SMS:    SMSConfig{Sender: "log"},
 		Limits: LimitsConfig{Cooldown: Duration(24 * time.Hour), MaxDelay: Duration(15 * time.Minute)},
 		Store:  StoreConfig{Path: "/var/lib/textback/textback.db"},
+		HTTP:   HTTPConfig{Listen: "127.0.0.1:8089"},
 		Log:    LogConfig{Level: "info", Format: "text"},
 	}
 }

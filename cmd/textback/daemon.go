@@ -156,6 +156,14 @@ func build(cfg *Config, log *slog.Logger) (components, error) {
 		errs = append(errs, err)
 	}
 	c.source = src
+	if cfg.HTTP.Listen != "" && snd.Sender != nil {
+		if _, err := cfg.webhookConfig(); err != nil {
+			errs = append(errs, err)
+		}
+		if _, err := cfg.repliesConfig(snd.Sender); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return c, errors.Join(errs...)
 }
 

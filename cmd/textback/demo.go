@@ -50,6 +50,9 @@ name = "main line"
 dids = ["+12125550100"]
 message = "Hi, this is {business}. Sorry we missed your call. What can we help you with?"
 
+[http]
+listen = ""
+
 [store]
 path = %q
 `

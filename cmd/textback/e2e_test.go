@@ -151,7 +151,10 @@ message = "Hi, this is {business}. Sorry we missed your call. What can we help y
 path = %q
 [log]
 level = "debug"
-%s`, pbx, sid, twilioURL, filepath.Join(dir, "textback.db"), extra)
+%s
+[http]
+listen = "127.0.0.1:0"
+`, pbx, sid, twilioURL, filepath.Join(dir, "textback.db"), extra)
 	p := filepath.Join(dir, "textback.toml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

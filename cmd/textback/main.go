@@ -131,9 +131,14 @@ func runCmd(load func() (Config, error), stderr io.Writer) *cobra.Command {
 			for _, w := range policyWarnings(&cfg, c.policy) {
 				log.Warn("rules: " + w)
 			}
+			waitHTTP, err := serveHTTP(ctx, &cfg, db, c.sender, log)
+			if err != nil {
+				return err
+			}
 			log.Info("textback started", "version", versionString(), "pbx", cfg.PBX.Type, "addr", cfg.PBX.Address,
-				"sender", cfg.SMS.Sender, "store", cfg.Store.Path)
+				"senders", cfg.senderList(), "store", cfg.Store.Path)
 			err = d.serve(ctx, c.source, c.sender.runners...)
+			waitHTTP()
 			log.Info("textback stopped")
 			return err
 		},

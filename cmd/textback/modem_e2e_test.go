@@ -56,6 +56,8 @@ device = %q
 [[rules]]
 name = "main"
 message = %q
+[http]
+listen = "127.0.0.1:0"
 [store]
 path = %q
 `, amiPBX(ami.Addr()), mdm.Path(), strings.ReplaceAll(strings.ReplaceAll(tt.message, "{", "{{"), "}", "}}"), filepath.Join(dir, "textback.db"))

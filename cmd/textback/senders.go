@@ -59,6 +59,8 @@ type SignalWireConfig struct {
 	APITokenFile string  `toml:"api_token_file"`
 	BaseURL      string  `toml:"base_url"`
 	Rate         float64 `toml:"rate"`
+	// SigningKey checks the signature of SignalWire's webhooks.
+	SigningKey string `toml:"signing_key"`
 }
 
 // TelnyxConfig is the [sms.telnyx] table.
@@ -68,6 +70,9 @@ type TelnyxConfig struct {
 	MessagingProfileID string  `toml:"messaging_profile_id"`
 	BaseURL            string  `toml:"base_url"`
 	Rate               float64 `toml:"rate"`
+	// PublicKey (base64, from the Telnyx portal) checks the Ed25519
+	// signature of Telnyx's webhooks.
+	PublicKey string `toml:"public_key"`
 }
 
 // VonageConfig is the [sms.vonage] table.
@@ -80,6 +85,9 @@ type VonageConfig struct {
 	PrivateKeyFile string  `toml:"private_key_file"`
 	BaseURL        string  `toml:"base_url"`
 	Rate           float64 `toml:"rate"`
+	// SignatureSecret and SignatureMethod check Vonage's signed webhooks.
+	SignatureSecret string `toml:"signature_secret"`
+	SignatureMethod string `toml:"signature_method"`
 }
 
 // PlivoConfig is the [sms.plivo] table.
@@ -100,6 +108,10 @@ type BandwidthConfig struct {
 	ApplicationID string  `toml:"application_id"`
 	BaseURL       string  `toml:"base_url"`
 	Rate          float64 `toml:"rate"`
+	// CallbackUsername and CallbackPassword are the credentials set on the
+	// Bandwidth application's callbacks, which its webhooks must carry.
+	CallbackUsername string `toml:"callback_username"`
+	CallbackPassword string `toml:"callback_password"`
 }
 
 // WebhookConfig is the [sms.webhook] table: texts POSTed to a gateway of

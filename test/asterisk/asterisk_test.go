@@ -174,27 +174,14 @@ func TestSituations(t *testing.T) {
 	if !*enabled {
 		t.Skip("the Asterisk integration suite runs with -asterisk (see test/asterisk/README.md)")
 	}
-	for _, pbx := range strings.Split(*pbxList, ",") {
-		pbx = strings.TrimSpace(pbx)
+	for _, pbx := range pbxTypes() {
 		t.Run(pbx, func(t *testing.T) { runSituations(t, pbx) })
 	}
 }
 
 func runSituations(t *testing.T, pbx string) {
 	situations := selected(t)
-	section, ok := pbxConfigs[pbx]
-	if !ok {
-		t.Fatalf("unknown pbx type %q", pbx)
-	}
-	dir := t.TempDir()
-	tw := newTwilioFake(t)
-	cfg := writeConfig(t, dir, section, tw.url, tw.sid)
-	if out, err := exec.Command(binary, "check", "--offline", "-c", cfg).CombinedOutput(); err != nil {
-		if bytes.Contains(out, []byte("not supported")) {
-			t.Skipf("textback does not support pbx.type %q yet: %s", pbx, bytes.TrimSpace(out))
-		}
-		t.Fatalf("textback check --offline: %v\n%s", err, out)
-	}
+	cfg, tw := prepare(t, pbx, "debug")
 
 	startAsterisk(t)
 	// The phones and the far end of the trunk (etc/pjsip.conf).
@@ -236,8 +223,46 @@ func runSituations(t *testing.T, pbx string) {
 	tw.waitSent(ctx, countTexts(situations))
 	time.Sleep(time.Second)
 	d.stop(t)
+	verify(t, situations, sippErrs, history(t, cfg), tw, true)
+	if t.Failed() {
+		d.dumpLog(t)
+	}
+}
 
-	hs := history(t, cfg)
+// pbxTypes are the types -asterisk.pbx names.
+func pbxTypes() []string {
+	var types []string
+	for _, pbx := range strings.Split(*pbxList, ",") {
+		types = append(types, strings.TrimSpace(pbx))
+	}
+	return types
+}
+
+// prepare starts the Twilio fake and writes textback's configuration for
+// pbx, logging at level; it skips the test when textback does not support
+// that PBX type.
+func prepare(t *testing.T, pbx, level string) (cfg string, tw *twilioFake) {
+	t.Helper()
+	section, ok := pbxConfigs[pbx]
+	if !ok {
+		t.Fatalf("unknown pbx type %q", pbx)
+	}
+	tw = newTwilioFake(t)
+	cfg = writeConfig(t, t.TempDir(), section, tw.url, tw.sid, level)
+	if out, err := exec.Command(binary, "check", "--offline", "-c", cfg).CombinedOutput(); err != nil {
+		if bytes.Contains(out, []byte("not supported")) {
+			t.Skipf("textback does not support pbx.type %q yet: %s", pbx, bytes.TrimSpace(out))
+		}
+		t.Fatalf("textback check --offline: %v\n%s", err, out)
+	}
+	return cfg, tw
+}
+
+// verify checks each situation's verdict in the journal hs (a subtest
+// each, logging its line when logEach), and that exactly the expected texts
+// reached Twilio: no more, no fewer, no repeats.
+func verify(t *testing.T, situations []situation, sippErrs []error, hs []historyJSON, tw *twilioFake, logEach bool) {
+	t.Helper()
 	texts, refused := tw.requests()
 	for _, e := range refused {
 		t.Errorf("the Twilio fake refused a request: %s", e)
@@ -273,15 +298,16 @@ func runSituations(t *testing.T, pbx string) {
 					t.Errorf("text to %s (%s): %q, want to %s: %q", h.Text.To, h.Text.State, h.Text.Body, s.textTo, s.text)
 				}
 			}
-			t.Logf("%-20s %-9s %-10s %-14s rang %4.1fs  caller %-13s did %-13s text %s",
-				s.name, h.Direction, h.Outcome, h.Reason, h.Rang, h.CallerRaw, h.DID, textSummary(h))
+			if logEach {
+				t.Logf("%-20s %-9s %-10s %-14s rang %4.1fs  caller %-13s did %-13s text %s",
+					s.name, h.Direction, h.Outcome, h.Reason, h.Rang, h.CallerRaw, h.DID, textSummary(h))
+			}
 		})
 	}
 	if len(hs) != len(situations) {
 		t.Errorf("the journal holds %d calls, want %d", len(hs), len(situations))
 	}
 
-	// Exactly the expected texts reached Twilio: no more, no fewer, no repeats.
 	want := map[string]int{}
 	for _, s := range situations {
 		if s.text != "" {
@@ -304,9 +330,6 @@ func runSituations(t *testing.T, pbx string) {
 			to, body, _ := strings.Cut(k, "\x00")
 			t.Errorf("Twilio never got the text to %s: %q", to, body)
 		}
-	}
-	if t.Failed() {
-		d.dumpLog(t)
 	}
 }
 
@@ -397,7 +420,7 @@ func textSummary(h *historyJSON) string {
 	return fmt.Sprintf("%s to %s", h.Text.State, h.Text.To)
 }
 
-func writeConfig(t *testing.T, dir, pbx, twilioURL, sid string) string {
+func writeConfig(t *testing.T, dir, pbx, twilioURL, sid, level string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`business = "Peak HVAC"
 
@@ -433,13 +456,15 @@ message = "Hi, this is {business}. Sorry we missed your call to {did}; reply her
 [limits]
 cooldown = "24h"
 
+[http]
+listen = "127.0.0.1:0"
 [store]
 path = %q
 
 [log]
-level = "debug"
+level = %q
 format = "json"
-`, pbx, textFrom, sid, twilioURL, didMain, mainBody, filepath.Join(dir, "textback.db"))
+`, pbx, textFrom, sid, twilioURL, didMain, mainBody, filepath.Join(dir, "textback.db"), level)
 	p := filepath.Join(dir, "textback.toml")
 	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -545,6 +570,25 @@ type daemon struct {
 	exited chan error
 	mu     sync.Mutex
 	log    bytes.Buffer
+	links  []linkEvent // guarded by mu
+}
+
+// linkEvent is a line of textback's log about its PBX link: "ami
+// connected", "ari disconnected", "ami connect failed", at the time
+// textback logged it.
+type linkEvent struct {
+	at  time.Time
+	msg string
+}
+
+// isLinkMsg reports whether a log message is about the PBX link.
+func isLinkMsg(msg string) bool {
+	for _, suffix := range []string{" connected", " disconnected", " connect failed", " login rejected"} {
+		if strings.HasSuffix(msg, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // startDaemon runs `textback run` and returns once it is connected to the PBX.
@@ -568,9 +612,17 @@ func startDaemon(t *testing.T, cfg string) *daemon {
 			d.log.Write(sc.Bytes())
 			d.log.WriteByte('\n')
 			d.mu.Unlock()
-			var line struct{ Msg string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && strings.HasSuffix(line.Msg, " connected") {
-				once()
+			var line struct {
+				Time time.Time
+				Msg  string
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && isLinkMsg(line.Msg) {
+				d.mu.Lock()
+				d.links = append(d.links, linkEvent{line.Time, line.Msg})
+				d.mu.Unlock()
+				if strings.HasSuffix(line.Msg, " connected") {
+					once()
+				}
 			}
 		}
 		io.Copy(io.Discard, stderr)
@@ -606,6 +658,31 @@ func (d *daemon) stop(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Error("textback did not stop within 15 s of SIGTERM")
+	}
+}
+
+// linkEvents returns the link events logged so far, oldest first.
+func (d *daemon) linkEvents() []linkEvent {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]linkEvent(nil), d.links...)
+}
+
+// waitLink waits up to timeout for a link event whose message ends in
+// suffix, at index from or later, and returns its index.
+func (d *daemon) waitLink(from int, suffix string, timeout time.Duration) (int, linkEvent, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		evs := d.linkEvents()
+		for i := from; i < len(evs); i++ {
+			if strings.HasSuffix(evs[i].msg, suffix) {
+				return i, evs[i], nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return 0, linkEvent{}, fmt.Errorf("textback logged no %q within %s", strings.TrimSpace(suffix), timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -684,14 +761,15 @@ func waitFor(ctx context.Context, cfg string, ok func([]historyJSON) bool) error
 type twilioFake struct {
 	url, sid, tok string
 
-	mu   sync.Mutex
-	got  []url.Values
-	errs []string
-	sent chan struct{}
+	mu    sync.Mutex
+	got   []url.Values
+	gotAt []time.Time // when each of got arrived
+	errs  []string
+	sent  chan struct{}
 }
 
 func newTwilioFake(t *testing.T) *twilioFake {
-	f := &twilioFake{sid: "AC" + strings.Repeat("0123456789abcdef", 2), tok: "it-token", sent: make(chan struct{}, 100)}
+	f := &twilioFake{sid: "AC" + strings.Repeat("0123456789abcdef", 2), tok: "it-token", sent: make(chan struct{}, 1024)}
 	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
@@ -699,6 +777,7 @@ func newTwilioFake(t *testing.T) *twilioFake {
 }
 
 func (f *twilioFake) serve(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
 	bad := func(format string, args ...any) {
 		f.mu.Lock()
 		f.errs = append(f.errs, fmt.Sprintf(format, args...))
@@ -732,6 +811,7 @@ func (f *twilioFake) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.got = append(f.got, r.PostForm)
+	f.gotAt = append(f.gotAt, at)
 	n := len(f.got)
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
@@ -741,15 +821,27 @@ func (f *twilioFake) serve(w http.ResponseWriter, r *http.Request) {
 	f.sent <- struct{}{}
 }
 
-// waitSent waits for n texts, or ctx.
-func (f *twilioFake) waitSent(ctx context.Context, n int) {
+// waitSent waits for n more texts, or ctx; it reports whether they came.
+func (f *twilioFake) waitSent(ctx context.Context, n int) bool {
 	for i := 0; i < n; i++ {
 		select {
 		case <-f.sent:
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
+	return true
+}
+
+// arrivals returns when each text arrived, by its To.
+func (f *twilioFake) arrivals() map[string][]time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := map[string][]time.Time{}
+	for i, v := range f.got {
+		m[v.Get("To")] = append(m[v.Get("To")], f.gotAt[i])
+	}
+	return m
 }
 
 func (f *twilioFake) requests() ([]url.Values, []string) {

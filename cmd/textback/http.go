@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/textback/textback"
+	"github.com/textback/textback/replies"
+	"github.com/textback/textback/rules"
+	"github.com/textback/textback/webhook"
+)
+
+// HTTPConfig is the [http] table: the listener for the carriers' webhooks
+// (replies, STOP, delivery reports) and the health check.
+type HTTPConfig struct {
+	// Listen is host:port; loopback by default, so that the carriers reach
+	// it only through a reverse proxy the admin sets up. Empty: no listener.
+	Listen string `toml:"listen"`
+	// PublicURL is the address the carriers call ("https://pbx.example.com"),
+	// which their signatures cover.
+	PublicURL string `toml:"public_url"`
+}
+
+// RepliesConfig is the [replies] table: what happens to a text a caller
+// sends back that is not STOP, START or HELP.
+type RepliesConfig struct {
+	ForwardTo         string `toml:"forward_to"`  // a staff mobile, texted "Reply from …: …"
+	ForwardURL        string `toml:"forward_url"` // or a URL, POSTed signed JSON
+	ForwardSecret     string `toml:"forward_secret"`
+	ForwardSecretFile string `toml:"forward_secret_file"`
+}
+
+// webhookConfig gathers the webhook credentials of the senders in use.
+func (c *Config) webhookConfig() (webhook.Config, error) {
+	wc := webhook.Config{PublicURL: c.HTTP.PublicURL}
+	for _, name := range c.senderList() {
+		switch name {
+		case "twilio":
+			token, err := c.secret(c.SMS.Twilio.AuthToken, c.SMS.Twilio.AuthTokenFile, "sms.twilio.auth_token_file")
+			if err != nil {
+				return wc, err
+			}
+			wc.Twilio.AuthToken = token
+		case "signalwire":
+			wc.SignalWire.SigningKey = c.SMS.SignalWire.SigningKey
+		case "telnyx":
+			wc.Telnyx.PublicKey = c.SMS.Telnyx.PublicKey
+		case "plivo":
+			token, err := c.secret(c.SMS.Plivo.AuthToken, c.SMS.Plivo.AuthTokenFile, "sms.plivo.auth_token_file")
+			if err != nil {
+				return wc, err
+			}
+			wc.Plivo.AuthToken = token
+		case "vonage":
+			v := c.SMS.Vonage
+			wc.Vonage = webhook.VonageConfig{SignatureSecret: v.SignatureSecret, SignatureMethod: v.SignatureMethod, APIKey: v.APIKey}
+		case "bandwidth":
+			b := c.SMS.Bandwidth
+			wc.Bandwidth = webhook.BandwidthConfig{Username: b.CallbackUsername, Password: b.CallbackPassword}
+		case "webhook":
+			secret, err := c.secret(c.SMS.Webhook.Secret, c.SMS.Webhook.SecretFile, "sms.webhook.secret_file")
+			if err != nil {
+				return wc, err
+			}
+			wc.Webhook.Secret = secret
+		}
+	}
+	if err := wc.Validate(); err != nil {
+		return wc, c.errorf("http", "webhooks: %v", err)
+	}
+	return wc, nil
+}
+
+// repliesConfig builds the [replies] settings.
+func (c *Config) repliesConfig(forward textback.Sender) (replies.Config, error) {
+	rc := replies.Config{ForwardURL: c.Replies.ForwardURL}
+	if c.Replies.ForwardTo != "" {
+		n, err := rules.ParseNumber(c.Replies.ForwardTo, c.Detect.DefaultRegion)
+		if err != nil {
+			return rc, c.errorf("replies.forward_to", "%v", err)
+		}
+		rc.ForwardTo = n
+	}
+	secret, err := c.secret(c.Replies.ForwardSecret, c.Replies.ForwardSecretFile, "replies.forward_secret_file")
+	if err != nil {
+		return rc, err
+	}
+	rc.ForwardSecret = secret
+	if err := rc.Validate(forward); err != nil {
+		return rc, c.errorf("replies", "%v", err)
+	}
+	return rc, nil
+}
+
+// serveHTTP starts the listener of [http] and serves the webhooks and
+// /healthz until ctx is done. Listening happens before it returns, so a
+// port in use is an error at start-up, not a line in the log later.
+func serveHTTP(ctx context.Context, cfg *Config, store replies.Store, forward textback.Sender, log *slog.Logger) (wait func(), err error) {
+	if cfg.HTTP.Listen == "" {
+		return func() {}, nil
+	}
+	wc, err := cfg.webhookConfig()
+	if err != nil {
+		return nil, err
+	}
+	rc, err := cfg.repliesConfig(forward)
+	if err != nil {
+		return nil, err
+	}
+	hooks := webhook.New(wc, replies.New(rc, store, forward, log.With("component", "replies")), log.With("component", "webhook"))
+	mux := http.NewServeMux()
+	mux.Handle("/webhook/", hooks)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return nil, cfg.errorf("http.listen", "%v", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http: serve", "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		// Answer the requests in flight; a carrier retries what we cut off.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	log.Info("http listening", "addr", ln.Addr().String(), "webhooks", hooks.Routes())
+	return func() { <-done }, nil
+}
