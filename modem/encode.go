@@ -10,6 +10,7 @@ import (
 
 	"github.com/warthog618/sms/encoding/pdumode"
 	"github.com/warthog618/sms/encoding/tpdu"
+	"github.com/warthog618/sms/encoding/ucs2"
 )
 
 // part is one AT+CMGS of a text: a PDU in PDU mode, a whole short text in
@@ -39,6 +40,13 @@ func (c counter) Count() int { *c.n++; return int(*c.n) }
 // limits, so a bug in the splitting fails here and not on the phone.
 func encodePDU(to, body string, ref *uint8) ([]part, error) {
 	ud, udh, alpha := tpdu.EncodeUserData([]byte(body))
+	if alpha == tpdu.Alpha7Bit && strings.ContainsRune(body, 0x1b) {
+		// warthog618/sms maps U+001B to the GSM escape septet itself, which
+		// a phone reads as the start of an extension character (and which
+		// checkSegment refuses at the end of a part): such a text goes as
+		// UCS-2. Found by FuzzEncodePDU.
+		ud, udh, alpha = ucs2.Encode([]rune(body)), nil, tpdu.AlphaUCS2
+	}
 	t := tpdu.TPDU{Direction: tpdu.MO}
 	t.SetSmsType(tpdu.SmsSubmit)
 	t.DA = tpdu.NewAddress(tpdu.FromNumber(to))

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"slices"
 	"testing"
+	"time"
 )
 
 // Twilio's documented example: auth token 12345, a POST to
@@ -71,5 +72,24 @@ func TestVonageSigCleansValues(t *testing.T) {
 	}
 	if vonageSig("sha256", "s", q) == vonageSig("sha256", "t", q) {
 		t.Error("vonageSig ignores the secret")
+	}
+}
+
+func TestFreshExtremeTimestamps(t *testing.T) {
+	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	h := &Handler{cfg: Config{MaxAge: 5 * time.Minute}, now: func() time.Time { return now }}
+	for ts, ok := range map[string]bool{
+		"1772442000":           true,  // now
+		"1772441760":           true,  // 4 minutes ago
+		"1772442240":           true,  // 4 minutes ahead
+		"1772441000":           false, // too old
+		"1772443000":           false, // too far ahead
+		"9223372036854775807":  false, // would overflow a Duration
+		"-9223372036854775808": false,
+		"":                     false,
+	} {
+		if err := h.fresh(ts); (err == nil) != ok {
+			t.Errorf("fresh(%q) = %v, want ok %v", ts, err, ok)
+		}
 	}
 }

@@ -113,9 +113,15 @@ func (h *Handler) fresh(ts string) error {
 	if err != nil {
 		return forbidden("timestamp")
 	}
-	age := r0(h.now().Sub(time.Unix(sec, 0)))
-	if age > h.cfg.MaxAge {
-		return forbidden(fmt.Sprintf("timestamp (%s off)", age))
+	// Compared in seconds against a window around now, so that an extreme
+	// timestamp cannot overflow a Duration into looking fresh.
+	now, window := h.now().Unix(), int64(h.cfg.MaxAge/time.Second)
+	if sec < now-window || sec > now+window {
+		off := "far"
+		if d := now - sec; d > -1<<32 && d < 1<<32 {
+			off = r0(time.Duration(d) * time.Second).String()
+		}
+		return forbidden(fmt.Sprintf("timestamp (%s off)", off))
 	}
 	return nil
 }
