@@ -15,7 +15,9 @@ type Field struct {
 }
 
 // Frame is one AMI message (an event, a response), its fields in wire order.
-// Keys may repeat (ChanVariable, Output); Get returns the first.
+// Keys may repeat (ChanVariable, Output); Get returns the first. The keys
+// and values of a frame from Reader share one string: code that keeps a
+// value long after the frame (the Tracker) should strings.Clone it.
 type Frame struct {
 	Fields []Field
 }
@@ -90,6 +92,17 @@ type Reader struct {
 	// blank line before reading a frame. midLine says the discarding starts
 	// in the middle of a line, whose end is not a blank line.
 	skip, midLine bool
+	// buf collects the lines of the frame being read and spans says where
+	// its fields are in them: a frame costs one string, not one a line.
+	buf   []byte
+	spans []span
+}
+
+// span is one field of the frame being read, as offsets into Reader.buf.
+// output marks a raw "Response: Follows" body line (key "Output").
+type span struct {
+	k0, k1, v0, v1 int
+	output         bool
 }
 
 // NewReader returns a Reader on r.
@@ -117,12 +130,12 @@ func (r *Reader) Read() (Frame, error) {
 		}
 	}
 	var (
-		f    Frame
 		size int
 		// A "Response: Follows" frame: follows. Its first line ended in
 		// CRLF: crlf. Raw body lines seen: raw. "--END COMMAND--" seen: ended.
 		follows, crlf, raw, ended bool
 	)
+	r.buf, r.spans = r.buf[:0], r.spans[:0]
 	for {
 		line, eol, complete, err := r.line(MaxFrame - size)
 		size += len(line) + len(eol)
@@ -131,13 +144,13 @@ func (r *Reader) Read() (Frame, error) {
 			return Frame{}, err
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) && (len(f.Fields) > 0 || len(line) > 0) {
+			if errors.Is(err, io.EOF) && (len(r.spans) > 0 || len(line) > 0) {
 				err = io.ErrUnexpectedEOF
 			}
 			return Frame{}, err
 		}
 		if len(line) == 0 {
-			if len(f.Fields) == 0 {
+			if len(r.spans) == 0 {
 				continue // stray blank line between frames
 			}
 			// In a Follows frame a blank line is part of the raw body,
@@ -145,9 +158,9 @@ func (r *Reader) Read() (Frame, error) {
 			// lines did (then the frame had no raw body: Output fields).
 			if follows && !ended && (raw || crlf && eol == "\n") {
 				raw = true
-				f.Fields = append(f.Fields, Field{Key: "Output"})
+				r.spans = append(r.spans, span{output: true})
 			} else {
-				return f, nil
+				return r.frame(), nil
 			}
 		} else if follows && !ended && (raw || !isFollowsHeader(line)) {
 			body, end := bytes.CutSuffix(bytes.TrimRight(line, " \t\r"), []byte(endCommand))
@@ -159,10 +172,12 @@ func (r *Reader) Read() (Frame, error) {
 				line = body
 			}
 			raw = true
-			f.Fields = append(f.Fields, Field{Key: "Output", Value: string(line)})
+			base := len(r.buf)
+			r.buf = append(r.buf, line...)
+			r.spans = append(r.spans, span{v0: base, v1: len(r.buf), output: true})
 		} else {
-			f.Fields = append(f.Fields, parseField(line))
-			if len(f.Fields) == 1 && isFollows(f.Fields[0]) {
+			r.addField(line)
+			if len(r.spans) == 1 && r.isFollows(r.spans[0]) {
 				follows, crlf = true, eol == "\r\n"
 			}
 		}
@@ -174,15 +189,48 @@ func (r *Reader) Read() (Frame, error) {
 	}
 }
 
-// parseField splits "Key: Value". A line without a colon is kept whole as
-// the value of a field with an empty key.
-func parseField(line []byte) Field {
-	s := string(line)
-	k, v, ok := strings.Cut(s, ":")
-	if !ok {
-		return Field{Value: s}
+// addField appends line to r.buf and its field to r.spans, split as
+// "Key: Value": the key without surrounding space, the value without the
+// one space after the colon. A line without a colon is kept whole as the
+// value of a field with an empty key.
+func (r *Reader) addField(line []byte) {
+	base := len(r.buf)
+	r.buf = append(r.buf, line...)
+	i := bytes.IndexByte(line, ':')
+	if i < 0 {
+		r.spans = append(r.spans, span{k0: base, k1: base, v0: base, v1: len(r.buf)})
+		return
 	}
-	return Field{Key: strings.TrimSpace(k), Value: strings.TrimPrefix(v, " ")}
+	k := line[:i]
+	k0, k1 := 0, 0
+	if t := bytes.TrimSpace(k); len(t) > 0 {
+		k0 = cap(k) - cap(t)
+		k1 = k0 + len(t)
+	}
+	v0 := i + 1
+	if v0 < len(line) && line[v0] == ' ' {
+		v0++
+	}
+	r.spans = append(r.spans, span{k0: base + k0, k1: base + k1, v0: base + v0, v1: len(r.buf)})
+}
+
+// frame makes the Frame of r.spans, every field a piece of one string.
+func (r *Reader) frame() Frame {
+	s := string(r.buf)
+	f := Frame{Fields: make([]Field, len(r.spans))}
+	for i, sp := range r.spans {
+		if sp.output {
+			f.Fields[i] = Field{Key: "Output", Value: s[sp.v0:sp.v1]}
+		} else {
+			f.Fields[i] = Field{Key: s[sp.k0:sp.k1], Value: s[sp.v0:sp.v1]}
+		}
+	}
+	return f
+}
+
+func (r *Reader) isFollows(sp span) bool {
+	return !sp.output && bytes.EqualFold(r.buf[sp.k0:sp.k1], []byte("Response")) &&
+		bytes.EqualFold(bytes.TrimSpace(r.buf[sp.v0:sp.v1]), []byte("Follows"))
 }
 
 func isFollows(fl Field) bool {

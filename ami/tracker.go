@@ -234,8 +234,8 @@ func (t *Tracker) apply(c *call, ch *channel, ts, now time.Time) {
 	case "Newchannel", "Newexten":
 		if ch == c.first && !c.inbound && t.isInbound(e[fContext]) {
 			c.inbound = true
-			c.context = e[fContext]
-			c.exten = e[fExten]
+			c.context = strings.Clone(e[fContext])
+			c.exten = strings.Clone(e[fExten])
 		}
 		if isVoicemailApp(e[fApplication]) {
 			c.voicemail = true
@@ -280,7 +280,7 @@ func (t *Tracker) apply(c *call, ch *channel, ts, now time.Time) {
 			c.abandoned = true
 		}
 	case "BridgeEnter":
-		ch.bridge = e[fBridge]
+		ch.bridge = strings.Clone(e[fBridge])
 		if !c.answered && t.reachesPerson(c) {
 			c.answer(ts)
 		}
@@ -310,7 +310,7 @@ func (t *Tracker) varSet(c *call, ch *channel) {
 	}
 	switch {
 	case t.didVar != "" && c.did == "" && strings.EqualFold(name, t.didVar):
-		c.did = value
+		c.did = strings.Clone(value)
 	case name == "QUEUESTATUS":
 		switch value {
 		case "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL":
@@ -500,6 +500,8 @@ func (t *Tracker) reachesPerson(c *call) bool {
 }
 
 // newCall starts following Linkedid id, making room if MaxCalls is reached.
+// Strings the tracker keeps are cloned: the values of a frame from Reader
+// share one string, which a kept value would hold on to whole.
 func (t *Tracker) newCall(id string) *call {
 	if len(t.calls) >= t.cfg.MaxCalls {
 		var oldest *call
@@ -510,8 +512,8 @@ func (t *Tracker) newCall(id string) *call {
 		}
 		t.forget(oldest)
 	}
-	c := &call{id: id, chans: make([]*channel, 0, 4)}
-	t.calls[id] = c
+	c := &call{id: strings.Clone(id), chans: make([]*channel, 0, 4)}
+	t.calls[c.id] = c
 	return c
 }
 
@@ -522,8 +524,8 @@ func (t *Tracker) addChannel(c *call, uid string, ts time.Time) *channel {
 		return nil
 	}
 	e := &t.ev
-	name := e[fChannel]
-	ch := &channel{uniqueid: uid, name: name, call: c}
+	name := strings.Clone(e[fChannel])
+	ch := &channel{uniqueid: strings.Clone(uid), name: name, call: c}
 	ch.local = strings.HasPrefix(name, "Local/")
 	ch.machine = isMachine(name)
 	if ch.local {
@@ -536,12 +538,12 @@ func (t *Tracker) addChannel(c *call, uid string, ts time.Time) *channel {
 	}
 	c.chans = append(c.chans, ch)
 	c.live++
-	t.chans[uid] = ch
+	t.chans[ch.uniqueid] = ch
 	if uid == c.id && c.first == nil {
 		c.first = ch
-		c.callerNum = e[fCallerIDNum]
-		c.callerName = e[fCallerIDName]
-		c.context = e[fContext]
+		c.callerNum = strings.Clone(e[fCallerIDNum])
+		c.callerName = strings.Clone(e[fCallerIDName])
+		c.context = strings.Clone(e[fContext])
 		c.started = ts
 	} else if !ch.local && e[fEvent] == "Newchannel" && t.isInbound(e[fContext]) {
 		c.trunkLeg = true

@@ -86,6 +86,11 @@ const (
 	expireEvery = 100 * time.Millisecond
 	// maxBody bounds the HTTP answers read.
 	maxBody = 1 << 20
+	// maxConns caps the HTTP connections to Asterisk, all kept alive: a
+	// wave of calls reuses them instead of dialing, and a larger one waits
+	// for one rather than taking more of Asterisk's HTTP threads (http.conf
+	// session_limit, 100 by default, counts the event websocket too).
+	maxConns = 16
 )
 
 // Source turns an ARI event stream into textback events. It reconnects on
@@ -139,7 +144,8 @@ func New(cfg Config, log *slog.Logger) *Source {
 		http: &http.Client{Transport: &http.Transport{
 			Proxy:               nil, // Asterisk is local; a proxy would see the credentials
 			DialContext:         (&net.Dialer{Timeout: cfg.DialTimeout}).DialContext,
-			MaxIdleConnsPerHost: 4,
+			MaxIdleConnsPerHost: maxConns,
+			MaxConnsPerHost:     maxConns,
 			IdleConnTimeout:     time.Minute,
 		}},
 		tracker: NewTracker(TrackerConfig{
@@ -297,9 +303,12 @@ func (s *Source) emit(r *run, calls []textback.Call) {
 func (s *Source) lookup(r *run, id string) {
 	ctx, cancel := context.WithTimeout(r.ctx, s.cfg.PresTimeout)
 	defer cancel()
+	start := time.Now()
 	pres, err := s.Variable(ctx, id, "CALLERID(pres)")
 	if err != nil {
-		s.log.Debug("presentation lookup failed", "channel", id, "err", err)
+		s.log.Debug("presentation lookup failed", "channel", id, "err", err, "took", time.Since(start))
+	} else {
+		s.log.Debug("presentation looked up", "channel", id, "pres", pres, "took", time.Since(start))
 	}
 	select {
 	case r.results <- presResult{id, pres}:

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -328,4 +329,66 @@ func TestDecodeNeverPanics(t *testing.T) {
 		}
 	}
 
+}
+
+// TestSourcePresToldNoWait: with the dialplan's Set(CALLERPRES=...) in the
+// stream, a call that ends while its lookup hangs is passed on at once, not
+// after PresTimeout.
+func TestSourcePresToldNoWait(t *testing.T) {
+	srv := newServer(t, aritest.ServerConfig{VariableDelay: 10 * time.Second})
+	r := start(t, Config{URL: srv.URL(), PresTimeout: 5 * time.Second})
+	lines := bytes.SplitAfter(capture(t, "busy"), []byte("\n"))
+	varset := `{"type":"ChannelVarset","variable":"CALLERPRES","value":"allowed_not_screened","timestamp":"2026-11-28T06:02:26.072+0000","channel":{"id":"textback-lab-1795845746.8","name":"PJSIP/carrier-00000008","state":"Ring"}}` + "\n"
+	played := bytes.Join(lines[:3], nil)
+	played = append(played, varset...)
+	played = append(played, bytes.Join(lines[3:], nil)...)
+	began := time.Now()
+	srv.Play(played)
+	got := r.next(t, 4*time.Second)
+	if waited := time.Since(began); waited > time.Second {
+		t.Errorf("reported after %v, want at once", waited)
+	}
+	checkCall(t, got, trackerCases["busy"])
+	if srv.Stats().Lookups != 1 {
+		t.Errorf("%d lookups, want 1 (asked at ChannelCreated)", srv.Stats().Lookups)
+	}
+}
+
+// TestLookupsReuseConnections: waves of concurrent lookups, more than
+// maxConns at once, share at most maxConns kept-alive connections.
+func TestLookupsReuseConnections(t *testing.T) {
+	var opened, active, peak atomic.Int64
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := active.Add(1)
+		defer active.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(5 * time.Millisecond) // a busy Asterisk: the wave overlaps
+		w.Write([]byte(`{"value":"allowed_not_screened"}`))
+	}))
+	hs.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	hs.Start()
+	defer hs.Close()
+	src := New(Config{URL: hs.URL}, nil)
+	for range 3 {
+		var wg sync.WaitGroup
+		for i := range 2 * maxConns {
+			wg.Go(func() {
+				if v, err := src.Variable(context.Background(), "c"+itoa(i), "CALLERID(pres)"); err != nil || v != "allowed_not_screened" {
+					t.Errorf("Variable = %q, %v", v, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := opened.Load(); n > maxConns {
+		t.Errorf("%d connections opened for 3 waves of %d lookups, want at most %d", n, 2*maxConns, maxConns)
+	}
+	if n := peak.Load(); n > maxConns {
+		t.Errorf("%d lookups at once, want at most %d", n, maxConns)
+	}
 }

@@ -1,6 +1,7 @@
 package ari
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,7 +113,11 @@ const (
 // Source sends GET /channels/{id}/variable and hands back the answer
 // (Presentation). A call that ends before the answer is held, unreported,
 // until it comes or PresTimeout passes (Expire). A dialplan may also set
-// TEXTBACK_PRES (or CALLERPRES) to ${CALLERID(pres)} on the caller's channel.
+// TEXTBACK_PRES (or CALLERPRES) to ${CALLERID(pres)} on the caller's channel
+// (contrib/asterisk/extensions.conf does): that Varset, like a
+// ChannelCallerId, tells the presentation, and a call told it is not held
+// for the lookup. Under load the lookup can take hundreds of milliseconds,
+// mostly to learn that the channel is gone (404).
 type Tracker struct {
 	cfg     TrackerConfig
 	didVar  string
@@ -233,6 +238,11 @@ func (t *Tracker) Presentation(id, pres string, now time.Time) []textback.Call {
 	t.results = t.results[:0]
 	ch := t.pres[id]
 	if ch == nil {
+		// Told already (presTold), or gone. A late answer can still only
+		// withhold, never allow.
+		if ch := t.chans[id]; ch != nil && ch == ch.call.first && presWithheld(pres) {
+			ch.withheld = true
+		}
 		return nil
 	}
 	delete(t.pres, id)
@@ -299,8 +309,8 @@ func (t *Tracker) Handle(e cari.Event, now time.Time) []textback.Call {
 			t.varSet(ch, e.Variable, e.Value)
 		}
 	case *cari.ChannelCallerID:
-		if ch := t.channel(&e.Channel, now); ch != nil && ch == ch.call.first && presWithheld(itoa(e.CallerPresentation)) {
-			ch.withheld = true
+		if ch := t.channel(&e.Channel, now); ch != nil && ch == ch.call.first {
+			t.presTold(ch, itoa(e.CallerPresentation))
 		}
 	case *cari.Dial:
 		t.dial(e, stamp(e.Timestamp, now), now)
@@ -548,10 +558,27 @@ func (t *Tracker) varSet(ch *channel, variable, value string) {
 			c.unavailable = true
 		}
 	case strings.EqualFold(name, "TEXTBACK_PRES"), strings.EqualFold(name, "CALLERPRES"), strings.EqualFold(name, "CALLINGPRES"):
-		if presWithheld(value) {
-			ch.withheld = true
-		}
+		t.presTold(ch, value)
 	}
+}
+
+// presTold takes a presentation the event stream told for ch, the first
+// channel of its call: a ChannelCallerId, or a Varset of the dialplan's copy
+// of ${CALLERID(pres)}. Withheld marks ch; a value that is a presentation at
+// all answers the lookup, so the call is not held for it: the lookup would
+// read the same CALLERID(pres), and a later change makes a ChannelCallerId.
+// Anything else ("", a typo) leaves the lookup to answer.
+func (t *Tracker) presTold(ch *channel, value string) {
+	if presWithheld(value) {
+		ch.withheld = true
+	}
+	if !isPres(value) {
+		return
+	}
+	if t.pres[ch.id] == ch {
+		delete(t.pres, ch.id)
+	}
+	ch.presState = presKnown
 }
 
 // destroyed ends channel ch, and its call when it was the last.
@@ -863,6 +890,21 @@ func presWithheld(s string) bool {
 		return n&0x60 != 0 // AST_PRES_RESTRICTION: 0x20 restricted, 0x40 unavailable
 	}
 	return len(s) >= 6 && strings.EqualFold(s[:6], "prohib") || strings.EqualFold(s, "unavailable")
+}
+
+// isPres reports whether s is a caller ID presentation at all: a number
+// below 256, or a name CALLERID(pres) returns ("allowed_not_screened",
+// "prohib", "unavailable").
+func isPres(s string) bool {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return false
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		return n >= 0 && n < 256
+	}
+	s = strings.ToLower(s)
+	return strings.HasPrefix(s, "allowed") || strings.HasPrefix(s, "prohib") || s == "unavailable"
 }
 
 func trimUnderscores(s string) string {

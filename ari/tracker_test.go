@@ -365,6 +365,81 @@ func TestTrackerCallerPresVar(t *testing.T) {
 	}
 }
 
+// TestTrackerPresTold: a Varset of the dialplan's copy of CALLERID(pres),
+// or a ChannelCallerId, on the caller's channel tells the presentation, so
+// the call is reported at its end without waiting for the lookup; a value
+// that is no presentation leaves the call held. An allowed Varset does not
+// undo a withheld one, and a lookup answered after it can still withhold.
+func TestTrackerPresTold(t *testing.T) {
+	const caller = "textback-lab-1795845746.8"
+	varset := func(name, value string) string {
+		return `{"type":"ChannelVarset","variable":"` + name + `","value":"` + value + `","timestamp":"2026-11-28T06:02:26.072+0000","channel":{"id":"` + caller + `","name":"PJSIP/carrier-00000008","state":"Ring"}}`
+	}
+	callerID := func(pres int) string {
+		return `{"type":"ChannelCallerId","caller_presentation":` + itoa(pres) + `,"timestamp":"2026-11-28T06:02:26.072+0000","channel":{"id":"` + caller + `","name":"PJSIP/carrier-00000008","state":"Ring"}}`
+	}
+	for name, tc := range map[string]struct {
+		extra    []string
+		lookup   string // answered just after the extra events; "": not answered
+		held     bool
+		withheld bool
+	}{
+		"callerpres allowed":       {extra: []string{varset("CALLERPRES", "allowed_not_screened")}},
+		"callerpres prohibited":    {extra: []string{varset("CALLERPRES", "prohib_not_screened")}, withheld: true},
+		"textback_pres number":     {extra: []string{varset("__TEXTBACK_PRES", "0")}},
+		"callerid allowed":         {extra: []string{callerID(0)}},
+		"callerid unavailable":     {extra: []string{callerID(35)}, withheld: true},
+		"allowed then prohibited":  {extra: []string{varset("CALLERPRES", "prohib"), varset("CALLERPRES", "allowed")}, withheld: true},
+		"allowed, lookup withheld": {extra: []string{varset("CALLERPRES", "allowed")}, lookup: "prohib_passed_screen", withheld: true},
+		"empty value":              {extra: []string{varset("CALLERPRES", "")}, held: true},
+		"not a presentation":       {extra: []string{varset("CALLERPRES", "${CALLERID(pres)}")}, held: true},
+		"another variable":         {extra: []string{varset("FOO", "allowed")}, held: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			lines := readCapture(t, "busy")
+			ls := append([][]byte{}, lines[:3]...)
+			for _, x := range tc.extra {
+				ls = append(ls, []byte(x))
+			}
+			ls = append(ls, lines[3:]...)
+			cfg := trackerLab
+			cfg.LookupPres = true
+			cfg.PresTimeout = time.Hour
+			tr := NewTracker(cfg)
+			var now time.Time
+			var got []textback.Call
+			for i, e := range decodeAll(t, ls) {
+				now = at(e, now)
+				got = append(got, tr.Handle(e, now)...)
+				if ids := tr.Lookups(); len(ids) > 0 && (len(ids) != 1 || ids[0] != caller) {
+					t.Fatalf("lookups %q, want only %s", ids, caller)
+				}
+				if i == 2+len(tc.extra) && tc.lookup != "" {
+					got = append(got, tr.Presentation(caller, tc.lookup, now)...)
+				}
+			}
+			if tc.held {
+				if len(got) != 0 || tr.Len() != 1 {
+					t.Fatalf("reported %+v (Len %d), want the call held for the lookup", got, tr.Len())
+				}
+				got = tr.Presentation(caller, "allowed_not_screened", now)
+			}
+			if len(got) != 1 || got[0].Outcome != textback.Busy {
+				t.Fatalf("got %+v, want one busy call reported at its end", got)
+			}
+			if got[0].Withheld != tc.withheld {
+				t.Errorf("Withheld = %v, want %v", got[0].Withheld, tc.withheld)
+			}
+			if tr.Len() != 0 || len(tr.pres) != 0 {
+				t.Errorf("after: %d calls, %d lookups pending", tr.Len(), len(tr.pres))
+			}
+			if c := tr.Presentation(caller, "prohib", now); len(c) != 0 {
+				t.Errorf("a late answer reported %+v", c)
+			}
+		})
+	}
+}
+
 // TestTrackerLegCreatedInTrunkContext: an outgoing trunk leg, created Down
 // in the inbound context, that no Dial links to a caller, is not reported as
 // an inbound call.
