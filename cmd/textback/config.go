@@ -39,6 +39,7 @@ type Config struct {
 	HTTP     HTTPConfig    `toml:"http"`
 	Replies  RepliesConfig `toml:"replies"`
 	Store    StoreConfig   `toml:"store"`
+	Report   ReportConfig  `toml:"report"`
 	Log      LogConfig     `toml:"log"`
 
 	path string // the file it came from
@@ -144,6 +145,13 @@ type OptOutConfig struct {
 // StoreConfig is the [store] table.
 type StoreConfig struct {
 	Path string `toml:"path"`
+}
+
+// ReportConfig is the [report] table: what a reply is worth, for the
+// recovered-revenue estimate of `textback report`.
+type ReportConfig struct {
+	AverageJobValue float64 `toml:"average_job_value"` // in the business's currency; 0: no estimate
+	ConversionRate  float64 `toml:"conversion_rate"`   // the share of replies that become a job, 0 to 1
 }
 
 // LogConfig is the [log] table.
@@ -339,6 +347,12 @@ func (c *Config) validate() []error {
 	}
 	if c.Store.Path == "" {
 		bad("store.path", "required")
+	}
+	if c.Report.AverageJobValue < 0 {
+		bad("report.average_job_value", "must not be negative")
+	}
+	if c.Report.ConversionRate < 0 || c.Report.ConversionRate > 1 {
+		bad("report.conversion_rate", "must be between 0 and 1 (0.3 is 30%%), not %v", c.Report.ConversionRate)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

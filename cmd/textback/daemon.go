@@ -15,6 +15,7 @@ import (
 	"github.com/textback/textback/ami"
 	"github.com/textback/textback/ari"
 	"github.com/textback/textback/esl"
+	"github.com/textback/textback/metrics"
 	"github.com/textback/textback/rules"
 	"github.com/textback/textback/sqlite"
 )
@@ -29,6 +30,13 @@ type daemon struct {
 	now    func() time.Time
 	// decided, if set, is called after each call is journaled (the demo uses it).
 	decided func(v textback.Verdict, msgID int64)
+	// metrics counts the verdicts; nil counts nothing.
+	metrics *metrics.Metrics
+	// beat is the event loop's heartbeat for the watchdog; nil: none.
+	beat *heartbeat
+	// started, if set, is called once the source, the senders and the
+	// outbox have been started (run tells systemd READY=1).
+	started func()
 }
 
 // handle decides one call, journals the verdict and queues its text in one
@@ -51,6 +59,10 @@ func (d *daemon) handle(ctx context.Context, ev textback.Event) error {
 	}
 	if err != nil {
 		return fmt.Errorf("record call %s: %w", c.ID, err)
+	}
+	d.metrics.Call(v, time.Now()) // latency on the real clock, like Call.Decided
+	if id != 0 {
+		d.outbox.queued(id, c.Decided)
 	}
 	if c.Direction == textback.Inbound {
 		attrs := []any{"call_id", c.ID, "outcome", c.Outcome, "caller", dec.Caller, "did", c.DID,
@@ -111,16 +123,32 @@ func (d *daemon) serve(ctx context.Context, src textback.Source, runners ...runn
 		obWG.Go(func() { sndErrs[i] = r.Run(ctx) })
 	}
 	obWG.Go(func() { obErr = d.outbox.Run(ctx) })
+	if d.started != nil {
+		d.started()
+	}
 
-	for ev := range events {
+	// The ticker wakes the loop while no calls come, so that it beats.
+	tick, stopTick := d.beat.ticker()
+	defer stopTick()
+	for {
+		d.beat.beat()
+		var ev textback.Event
+		select {
+		case e, ok := <-events:
+			if !ok {
+				obWG.Wait()
+				return errors.Join(append(sndErrs, srcErr, obErr)...)
+			}
+			ev = e
+		case <-tick:
+			continue
+		}
 		if err := d.handle(ctx, ev); err != nil {
 			// The store refused the verdict (disk full, locked). Keep the
 			// daemon up; the error says which call was not journaled.
 			d.log.Error("call not recorded", "call_id", ev.Call.ID, "err", err)
 		}
 	}
-	obWG.Wait()
-	return errors.Join(append(sndErrs, srcErr, obErr)...)
 }
 
 // pbx is what the daemon needs of a PBX source.

@@ -7,9 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/textback/textback"
+	"github.com/textback/textback/metrics"
+	"github.com/textback/textback/modem"
 	"github.com/textback/textback/replies"
 	"github.com/textback/textback/rules"
 	"github.com/textback/textback/webhook"
@@ -97,10 +101,63 @@ func (c *Config) repliesConfig(forward textback.Sender) (replies.Config, error) 
 	return rc, nil
 }
 
-// serveHTTP starts the listener of [http] and serves the webhooks and
-// /healthz until ctx is done. Listening happens before it returns, so a
-// port in use is an error at start-up, not a line in the log later.
-func serveHTTP(ctx context.Context, cfg *Config, store replies.Store, forward textback.Sender, log *slog.Logger) (wait func(), err error) {
+// observability is what the listener serves besides the webhooks.
+type observability struct {
+	metrics http.Handler // /metrics; nil: not served
+	ready   readiness    // /readyz
+}
+
+// readiness is what /readyz checks. A nil field is not checked.
+type readiness struct {
+	pbx    interface{ Connected() bool }
+	store  interface{ Ping(context.Context) error }
+	modems func() []modem.Health // nil: no modem sender
+}
+
+// check returns why the daemon cannot do its job now, or nothing when it can.
+func (r readiness) check(ctx context.Context) []string {
+	var why []string
+	if r.pbx != nil && !r.pbx.Connected() {
+		why = append(why, "pbx: not connected")
+	}
+	if r.store != nil {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if err := r.store.Ping(ctx); err != nil {
+			why = append(why, "store: "+err.Error())
+		}
+	}
+	if r.modems != nil {
+		hs := r.modems()
+		if !slices.ContainsFunc(hs, modem.Health.Ready) {
+			var each []string
+			for _, h := range hs {
+				each = append(each, h.Name+": "+h.Err)
+			}
+			why = append(why, "modem: none ready ("+strings.Join(each, "; ")+")")
+		}
+	}
+	return why
+}
+
+// ServeHTTP answers 200 when the daemon can take a call and send its text,
+// else 503 with the reasons, one a line.
+func (r readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if why := r.check(req.Context()); len(why) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, strings.Join(why, "\n"))
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// serveHTTP starts the listener of [http] and serves the webhooks,
+// /healthz, /readyz and /metrics until ctx is done. Listening happens
+// before it returns, so a port in use is an error at start-up, not a line
+// in the log later.
+func serveHTTP(ctx context.Context, cfg *Config, store replies.Store, forward textback.Sender, obs observability, log *slog.Logger) (wait func(), err error) {
 	if cfg.HTTP.Listen == "" {
 		return func() {}, nil
 	}
@@ -116,6 +173,10 @@ func serveHTTP(ctx context.Context, cfg *Config, store replies.Store, forward te
 	mux := http.NewServeMux()
 	mux.Handle("/webhook/", hooks)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("GET /readyz", obs.ready)
+	if obs.metrics != nil {
+		mux.Handle("GET /metrics", obs.metrics)
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return nil, cfg.errorf("http.listen", "%v", err)
@@ -138,4 +199,19 @@ func serveHTTP(ctx context.Context, cfg *Config, store replies.Store, forward te
 	}()
 	log.Info("http listening", "addr", ln.Addr().String(), "webhooks", hooks.Routes())
 	return func() { <-done }, nil
+}
+
+// countInbound counts each new text received, by keyword, on its way into
+// the store.
+type countInbound struct {
+	replies.Store
+	m *metrics.Metrics
+}
+
+func (c countInbound) RecordInbound(ctx context.Context, m textback.InboundText) (bool, error) {
+	isNew, err := c.Store.RecordInbound(ctx, m)
+	if err == nil && isNew {
+		c.m.Inbound(textback.ParseKeyword(m.Body))
+	}
+	return isNew, err
 }

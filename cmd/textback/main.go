@@ -7,6 +7,7 @@
 //	textback simulate     put a described call through the rules
 //	textback send-test    send one text through the configured sender
 //	textback history      the calls and texts of the journal
+//	textback report       missed calls, texts, replies, opt-outs and the revenue recovered
 //	textback optout       the opt-out list: add, remove, list, import, export
 //	textback version
 package main
@@ -25,6 +26,9 @@ import (
 	_ "time/tzdata" // the rules' time zones, on a server without a tz database
 
 	"github.com/spf13/cobra"
+
+	"github.com/textback/textback/metrics"
+	"github.com/textback/textback/sqlite"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -67,6 +71,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		simulateCmd(load, stdout),
 		sendTestCmd(load, stdout, stderr),
 		historyCmd(load, stdout),
+		reportCmd(load, stdout),
 		optoutCmd(load, stdout),
 		&cobra.Command{
 			Use:   "version",
@@ -86,6 +91,30 @@ func versionString() string {
 		return bi.Main.Version
 	}
 	return "devel"
+}
+
+// newMetrics makes the daemon's metrics, with probes of the PBX link, the
+// modems and the store.
+func newMetrics(c components, db *sqlite.DB) *metrics.Metrics {
+	p := metrics.Probes{
+		Store: func(ctx context.Context) (metrics.Gauges, error) {
+			g, err := db.Gauges(ctx)
+			return metrics.Gauges{Queued: g.Queued, OptOuts: g.OptOuts}, err
+		},
+	}
+	if src, ok := c.source.(interface{ Connected() bool }); ok {
+		p.PBXConnected = src.Connected
+	}
+	if c.sender.modems != nil {
+		p.Modems = func() []metrics.Modem {
+			var out []metrics.Modem
+			for _, h := range c.sender.modems() {
+				out = append(out, metrics.Modem{Name: h.Name, Registered: h.Registered, Registration: h.Registration, SignalDBm: h.SignalDBm})
+			}
+			return out
+		}
+	}
+	return metrics.New(p)
 }
 
 // newLogger builds the daemon's logger from [log].
@@ -124,19 +153,35 @@ func runCmd(load func() (Config, error), stderr io.Writer) *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			// The loops beat at least every quarter of WatchdogSec; the
+			// watchdog pings at every half while all of them beat.
+			wd := watchdogInterval(log)
+			m := newMetrics(c, db)
+			ob := newOutbox(db, c.sender, time.Duration(cfg.Limits.MaxDelay), log)
+			ob.metrics, ob.beat = m, newHeartbeat(wd/4)
 			d := &daemon{
-				policy: c.policy, store: db, log: log, now: time.Now,
-				outbox: newOutbox(db, c.sender, time.Duration(cfg.Limits.MaxDelay), log),
+				policy: c.policy, store: db, log: log, now: time.Now, outbox: ob,
+				metrics: m, beat: newHeartbeat(wd / 4),
 			}
 			for _, w := range policyWarnings(&cfg, c.policy) {
 				log.Warn("rules: " + w)
 			}
-			waitHTTP, err := serveHTTP(ctx, &cfg, db, c.sender, log)
+			obs := observability{metrics: m.Handler(), ready: readiness{store: db, modems: c.sender.modems}}
+			if p, ok := c.source.(interface{ Connected() bool }); ok {
+				obs.ready.pbx = p
+			}
+			waitHTTP, err := serveHTTP(ctx, &cfg, countInbound{db, m}, c.sender, obs, log)
 			if err != nil {
 				return err
 			}
+			d.started = func() {
+				notify(log, "READY=1")
+				go watchdog(ctx, wd, log, func() { notify(log, "WATCHDOG=1") },
+					map[string]*heartbeat{"events": d.beat, "outbox": ob.beat})
+			}
+			go func() { <-ctx.Done(); notify(log, "STOPPING=1") }()
 			log.Info("textback started", "version", versionString(), "pbx", cfg.PBX.Type, "addr", cfg.PBX.Address,
-				"senders", cfg.senderList(), "store", cfg.Store.Path)
+				"senders", cfg.senderList(), "store", cfg.Store.Path, "watchdog", wd)
 			err = d.serve(ctx, c.source, c.sender.runners...)
 			waitHTTP()
 			log.Info("textback stopped")

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/textback/textback"
+	"github.com/textback/textback/metrics"
 	"github.com/textback/textback/sms"
 )
 
@@ -27,6 +29,17 @@ type outbox struct {
 	// sent, if set, is called after each text is accepted (the demo and the
 	// benchmark time the path with it).
 	sent func(t textback.Text, r textback.Receipt, at time.Time)
+	// metrics counts the texts and their send latency; nil counts nothing.
+	metrics *metrics.Metrics
+	// beat is the loop's heartbeat for the watchdog; nil: none.
+	beat *heartbeat
+
+	mu sync.Mutex
+	// decided holds, for the texts queued since the daemon started, when
+	// their call was decided: the start of the send latency. Entries go
+	// when a text reaches a final state; a text queued before a restart
+	// counts from its creation instead.
+	decided map[int64]time.Time
 }
 
 func newOutbox(store textback.Store, sender textback.Sender, maxDelay time.Duration, log *slog.Logger) *outbox {
@@ -35,7 +48,28 @@ func newOutbox(store textback.Store, sender textback.Sender, maxDelay time.Durat
 		sendTimeout: 30 * time.Second,
 		now:         time.Now,
 		wake:        make(chan struct{}, 1),
+		decided:     make(map[int64]time.Time),
 	}
+}
+
+// queued notes when the call of a newly queued text was decided.
+func (o *outbox) queued(id int64, decided time.Time) {
+	if o == nil || decided.IsZero() || o.decided == nil {
+		return
+	}
+	o.mu.Lock()
+	o.decided[id] = decided
+	o.mu.Unlock()
+}
+
+// forget drops a text that reached a final state, returning when its call
+// was decided, if known.
+func (o *outbox) forget(id int64) (time.Time, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t, ok := o.decided[id]
+	delete(o.decided, id)
+	return t, ok
 }
 
 // Wake tells the loop that a text was queued. It never blocks.
@@ -60,8 +94,13 @@ func (o *outbox) Run(ctx context.Context) error {
 		if err := o.store.MarkDone(ctx, t.ID, textback.Unknown, "daemon stopped while the text was being sent; not resent to avoid a duplicate", o.now()); err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
+		o.metrics.Text(string(textback.Unknown))
 	}
+	// The ticker wakes the loop while nothing is due, so that it beats.
+	tick, stopTick := o.beat.ticker()
+	defer stopTick()
 	for {
+		o.beat.beat()
 		if err := o.drain(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -85,6 +124,7 @@ func (o *outbox) Run(ctx context.Context) error {
 			return nil
 		case <-o.wake:
 		case <-timer.C:
+		case <-tick:
 		}
 		timer.Stop()
 	}
@@ -104,6 +144,7 @@ func (o *outbox) drain(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
+			o.beat.beat()
 			if err := o.attempt(ctx, t); err != nil {
 				return err
 			}
@@ -125,6 +166,7 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 	if age := now.Sub(start); age > o.maxDelay {
 		reason := fmt.Sprintf("not sent within max_delay %s (last error: %s)", o.maxDelay, t.LastError)
 		log.Warn("sms expired", "reason", reason)
+		o.done(t.ID, textback.Expired)
 		return o.store.MarkDone(ctx, t.ID, textback.Expired, reason, now)
 	}
 	if err := o.store.MarkSending(ctx, t.ID, now); err != nil {
@@ -144,15 +186,30 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 		}
 		log.Info("sms sent", "sender", r.Sender, "provider_id", r.ProviderID, "attempt", t.Attempts+1,
 			"latency", done.Sub(start).Round(time.Microsecond))
+		if o.metrics != nil {
+			// From the decision, or from the end of the caller's quiet
+			// hours for a deferred text, on the real clock like Call.Decided.
+			from := t.Created
+			if d, ok := o.forget(t.ID); ok {
+				from = d
+			}
+			if t.NotBefore.After(from) {
+				from = t.NotBefore
+			}
+			o.metrics.Sent(r.Sender, time.Since(from))
+		}
+		o.forget(t.ID)
 		if o.sent != nil {
 			o.sent(t, r, done)
 		}
 		return nil
 	case errors.Is(err, textback.ErrUnconfirmed):
 		log.Error("sms state unknown: it may have gone out; not resent", "err", err)
+		o.done(t.ID, textback.Unknown)
 		return o.store.MarkDone(ctx, t.ID, textback.Unknown, err.Error(), done)
 	case errors.Is(err, textback.ErrUndeliverable):
 		log.Error("sms failed", "err", err)
+		o.done(t.ID, textback.Failed)
 		if errors.Is(err, sms.ErrOptedOut) {
 			// The carrier says the caller unsubscribed from our number:
 			// our own list keeps them from every sender from now on.
@@ -168,8 +225,15 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 			wait = re.After
 		}
 		log.Warn("sms send failed, will retry", "err", err, "retry_in", wait.Round(time.Millisecond))
+		o.metrics.Text("retry")
 		return o.store.MarkRetry(ctx, t.ID, err.Error(), done.Add(wait))
 	}
+}
+
+// done counts a text that reached a final state other than sent.
+func (o *outbox) done(id int64, s textback.State) {
+	o.forget(id)
+	o.metrics.Text(string(s))
 }
 
 // backoff is the wait before attempt n+1: 1s, 2s, 4s … capped at 2 minutes,

@@ -241,6 +241,8 @@ func (c *Config) validateSenders() []error {
 type senders struct {
 	textback.Sender
 	runners []runner
+	// modems is the modem pool's health, nil without a modem sender.
+	modems func() []modem.Health
 }
 
 // buildSenders makes the configured senders: each behind its rate limit,
@@ -256,6 +258,9 @@ func buildSenders(cfg *Config, log *slog.Logger) (senders, error) {
 		}
 		if r, ok := snd.(runner); ok {
 			out.runners = append(out.runners, r)
+		}
+		if p, ok := snd.(*modem.Pool); ok {
+			out.modems = p.Health
 		}
 		if rate > 0 {
 			snd = sms.Limited(snd, rate, 1)

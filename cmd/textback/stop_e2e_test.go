@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -144,6 +145,32 @@ func TestEndToEndStop(t *testing.T) {
 	for _, h := range history(t, cfgPath) {
 		if h.CallID == "again-1795845639.0" && h.Reason != "opted_out" {
 			t.Errorf("second call: reason %q, want opted_out", h.Reason)
+		}
+	}
+
+	// The same listener serves health and metrics of the running daemon.
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + listen + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	code, body := get("/metrics")
+	for _, want := range []string{
+		`textback_calls_total{direction="inbound",outcome="no_answer",reason="send"} 1`,
+		`textback_calls_total{direction="inbound",outcome="no_answer",reason="opted_out"} 1`,
+		`textback_texts_total{sender="twilio",state="sent"} 1`,
+		`textback_pbx_connected 1`,
+		`textback_optouts 1`,
+	} {
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("/metrics (status %d) lacks %s", code, want)
 		}
 	}
 }
