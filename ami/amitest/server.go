@@ -251,6 +251,7 @@ type conn struct {
 	authed    bool // serve only
 	challenge string
 	playing   bool
+	startPlay bool // serve only: start the player after this response
 
 	events bool // guarded by s.mu
 }
@@ -286,6 +287,11 @@ func (c *conn) serve() {
 		resp, hangup := c.handle(req)
 		if c.write(resp) != nil || hangup {
 			return
+		}
+		if c.startPlay {
+			c.startPlay = false
+			c.s.wg.Add(1) // serve holds a count
+			go c.play()
 		}
 	}
 }
@@ -374,8 +380,7 @@ func (c *conn) handle(req request) (resp []byte, hangup bool) {
 		c.events = !strings.EqualFold(req["events"], "off")
 		if !c.playing {
 			c.playing = true
-			c.s.wg.Add(1) // serve holds a count
-			go c.play()
+			c.startPlay = true // once the response is out: Asterisk sends no event before it
 		}
 		return response(req, "Success", "Message", "Authentication accepted"), false
 	case action == "challenge":
