@@ -175,7 +175,7 @@ func DefaultConfig() Config {
 			MaxExtensionLen: 6,
 		},
 		SMS:    SMSConfig{Sender: "log"},
-		Limits: LimitsConfig{Cooldown: Duration(24 * time.Hour), MaxDelay: Duration(15 * time.Minute)},
+		Limits: LimitsConfig{Cooldown: Duration(24 * time.Hour), MaxDelay: Duration(15 * time.Minute), MaxPerHour: 100},
 		Store:  StoreConfig{Path: "/var/lib/textback/textback.db"},
 		HTTP:   HTTPConfig{Listen: "127.0.0.1:8089"},
 		Log:    LogConfig{Level: "info", Format: "text"},

@@ -124,7 +124,8 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	d := DefaultConfig()
 	if cfg.Detect.RingCycle != d.Detect.RingCycle || cfg.Limits.MaxDelay != Duration(15*time.Minute) ||
-		cfg.SMS.Sender != "log" || cfg.PBX.Auth != "md5" || len(cfg.PBX.InboundContexts) != 3 {
+		cfg.SMS.Sender != "log" || cfg.PBX.Auth != "md5" || len(cfg.PBX.InboundContexts) != 3 ||
+		cfg.Limits.MaxPerHour != 100 {
 		t.Errorf("defaults not applied: %+v", cfg)
 	}
 }
