@@ -422,6 +422,7 @@ type textJSON struct {
 	ProviderID string     `json:"provider_id,omitempty"`
 	Done       *time.Time `json:"done,omitempty"`
 	LastError  string     `json:"last_error,omitempty"`
+	Delivery   string     `json:"delivery,omitempty"` // the carrier's report: delivered, undelivered
 }
 
 func toHistoryJSON(e textback.Entry) historyJSON {
@@ -435,7 +436,8 @@ func toHistoryJSON(e textback.Entry) historyJSON {
 	}
 	if t := e.Text; t != nil {
 		h.Text = &textJSON{ID: t.ID, To: string(t.To), From: string(t.From), Body: t.Body, State: string(t.State),
-			Attempts: t.Attempts, Sender: t.Receipt.Sender, ProviderID: t.Receipt.ProviderID, LastError: t.LastError}
+			Attempts: t.Attempts, Sender: t.Receipt.Sender, ProviderID: t.Receipt.ProviderID, LastError: t.LastError,
+			Delivery: string(t.Delivery)}
 		if !t.Done.IsZero() {
 			d := t.Done
 			h.Text.Done = &d
@@ -471,6 +473,9 @@ func writeHistoryTable(w io.Writer, entries []textback.Entry) error {
 			text = string(e.Text.State)
 			if e.Text.LastError != "" && e.Text.State != textback.Sent {
 				text += ": " + sanitize(e.Text.LastError)
+			}
+			if e.Text.Delivery != "" {
+				text += ", " + string(e.Text.Delivery)
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0fs\t%s\t%s\t%s\n", e.Recorded.Local().Format("2006-01-02 15:04:05"),

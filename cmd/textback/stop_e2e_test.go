@@ -98,13 +98,11 @@ func TestEndToEndStop(t *testing.T) {
 		t.Fatal("no first text")
 	}
 
-	post := func(body, sig string) int {
-		form := url.Values{"MessageSid": {"SM" + strings.Repeat("7", 32)}, "AccountSid": {tw.sid},
-			"From": {"+13125550101"}, "To": {"+12125550199"}, "Body": {body}, "NumMedia": {"0"}}
+	postForm := func(route string, form url.Values, sig string) int {
 		if sig == "" {
-			sig = twilioSignature("e2e-token", "https://pbx.example.com/webhook/twilio/inbound", form)
+			sig = twilioSignature("e2e-token", "https://pbx.example.com/webhook/twilio/"+route, form)
 		}
-		req, _ := http.NewRequest("POST", "http://"+listen+"/webhook/twilio/inbound", strings.NewReader(form.Encode()))
+		req, _ := http.NewRequest("POST", "http://"+listen+"/webhook/twilio/"+route, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("X-Twilio-Signature", sig)
 		resp, err := http.DefaultClient.Do(req)
@@ -113,6 +111,20 @@ func TestEndToEndStop(t *testing.T) {
 		}
 		resp.Body.Close()
 		return resp.StatusCode
+	}
+	post := func(body, sig string) int {
+		return postForm("inbound", url.Values{"MessageSid": {"SM" + strings.Repeat("7", 32)}, "AccountSid": {tw.sid},
+			"From": {"+13125550101"}, "To": {"+12125550199"}, "Body": {body}, "NumMedia": {"0"}}, sig)
+	}
+	// Twilio's status callback for the text it took: the journal learns it
+	// was delivered.
+	status := url.Values{"MessageSid": {fmt.Sprintf("SM%032d", 1)}, "MessageStatus": {"delivered"}, "AccountSid": {tw.sid},
+		"From": {"+12125550199"}, "To": {"+13125550101"}}
+	if code := postForm("status", status, ""); code != http.StatusOK {
+		t.Errorf("status callback: %d, want 200", code)
+	}
+	if h := history(t, cfgPath); len(h) != 1 || h[0].Text == nil || h[0].Text.Delivery != "delivered" {
+		t.Errorf("history after the delivery report: %+v", h)
 	}
 	optedOut := func() bool {
 		out, err := exec.Command(binary, "optout", "list", "-c", cfgPath).Output()
