@@ -63,6 +63,9 @@ func checkCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 			for _, w := range policyWarnings(&cfg, c.policy) {
 				fmt.Fprintf(stdout, "warn  %s\n", w)
 			}
+			for _, w := range secretWarnings(&cfg) {
+				fmt.Fprintf(stdout, "warn  %s\n", w)
+			}
 			report("store "+cfg.Store.Path, checkStorePath(cfg.Store.Path))
 			if !offline {
 				ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)

@@ -380,17 +380,7 @@ func (c *Config) secret(inline, file, key string) (string, error) {
 	if file == "" {
 		return inline, nil
 	}
-	p := file
-	if !filepath.IsAbs(p) {
-		if dir := os.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
-			if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
-				p = filepath.Join(dir, p)
-			}
-		}
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(filepath.Dir(c.path), p)
-		}
-	}
+	p := c.secretPath(file)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return "", c.errorf(key, "%v", err)

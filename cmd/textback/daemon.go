@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,11 +25,19 @@ import (
 // daemon turns finished calls into verdicts and queued texts. handle runs
 // on one goroutine (the event loop); the outbox sends on another.
 type daemon struct {
+	// policy decides the calls. Only the event loop reads it after serve
+	// starts; a reload hands it a new one through policies.
 	policy *rules.Policy
-	store  textback.Store
-	outbox *outbox
-	log    *slog.Logger
-	now    func() time.Time
+	// policies carries the policy of a reloaded configuration into the
+	// event loop; nil: the policy never changes.
+	policies chan *rules.Policy
+	// running names the goroutines of serve that have not returned, for
+	// the log of a shutdown that ran out of time; nil: not tracked.
+	running *tracker
+	store   textback.Store
+	outbox  *outbox
+	log     *slog.Logger
+	now     func() time.Time
 	// decided, if set, is called after each call is journaled (the demo uses it).
 	decided func(v textback.Verdict, msgID int64)
 	// metrics counts the verdicts; nil counts nothing.
@@ -113,16 +123,21 @@ func (d *daemon) serve(ctx context.Context, src textback.Source, runners ...runn
 	events := make(chan textback.Event, 256)
 	var wg sync.WaitGroup
 	var srcErr error
-	wg.Go(func() { srcErr = src.Run(ctx, events) })
+	wg.Go(func() { defer d.running.add("pbx")(); srcErr = src.Run(ctx, events) })
 	go func() { wg.Wait(); close(events) }()
 
 	var obErr error
 	sndErrs := make([]error, len(runners))
 	var obWG sync.WaitGroup
 	for i, r := range runners {
-		obWG.Go(func() { sndErrs[i] = r.Run(ctx) })
+		obWG.Go(func() { defer d.running.add(fmt.Sprintf("sender runner %d", i))(); sndErrs[i] = r.Run(ctx) })
 	}
-	obWG.Go(func() { obErr = d.outbox.Run(ctx) })
+	obWG.Go(func() { defer d.running.add("outbox")(); obErr = d.outbox.Run(ctx) })
+	defer d.running.add("event loop")()
+	// The calls the source had passed on before it stopped are still
+	// decided and journaled when ctx is done: a missed call the daemon saw
+	// end is not dropped because a stop came in the same moment.
+	hctx := context.WithoutCancel(ctx)
 	if d.started != nil {
 		d.started()
 	}
@@ -140,15 +155,66 @@ func (d *daemon) serve(ctx context.Context, src textback.Source, runners ...runn
 				return errors.Join(append(sndErrs, srcErr, obErr)...)
 			}
 			ev = e
+		case p := <-d.policies:
+			// Between two calls: each call is decided whole by one policy.
+			d.policy = p
+			continue
 		case <-tick:
 			continue
 		}
-		if err := d.handle(ctx, ev); err != nil {
+		if err := d.handle(hctx, ev); err != nil {
 			// The store refused the verdict (disk full, locked). Keep the
 			// daemon up; the error says which call was not journaled.
 			d.log.Error("call not recorded", "call_id", ev.Call.ID, "err", err)
 		}
 	}
+}
+
+// swapPolicy hands p to the event loop, and reports false when the daemon
+// stopped first.
+func (d *daemon) swapPolicy(ctx context.Context, p *rules.Policy) bool {
+	select {
+	case d.policies <- p:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// tracker is the set of the daemon's goroutines still running. A nil
+// *tracker tracks nothing. It is safe for concurrent use.
+type tracker struct {
+	mu    sync.Mutex
+	names map[string]int
+}
+
+func newTracker() *tracker { return &tracker{names: map[string]int{}} }
+
+// add notes that name started and returns what notes that it returned.
+func (t *tracker) add(name string) func() {
+	if t == nil {
+		return func() {}
+	}
+	t.mu.Lock()
+	t.names[name]++
+	t.mu.Unlock()
+	return func() {
+		t.mu.Lock()
+		if t.names[name]--; t.names[name] <= 0 {
+			delete(t.names, name)
+		}
+		t.mu.Unlock()
+	}
+}
+
+// list is the names of what is still running, sorted.
+func (t *tracker) list() []string {
+	if t == nil {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Sorted(maps.Keys(t.names))
 }
 
 // pbx is what the daemon needs of a PBX source.

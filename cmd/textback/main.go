@@ -21,6 +21,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 	_ "time/tzdata" // the rules' time zones, on a server without a tz database
@@ -28,6 +30,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/textback/textback/metrics"
+	"github.com/textback/textback/rules"
 	"github.com/textback/textback/sqlite"
 )
 
@@ -119,26 +122,61 @@ func newMetrics(c components, db *sqlite.DB) *metrics.Metrics {
 
 // newLogger builds the daemon's logger from [log].
 func newLogger(w io.Writer, lc LogConfig) *slog.Logger {
+	return newLevelLogger(w, lc, new(slog.LevelVar))
+}
+
+// newLevelLogger builds a logger from [log] whose level is lv, set here to
+// lc.Level: a reload sets it again.
+func newLevelLogger(w io.Writer, lc LogConfig, lv *slog.LevelVar) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(lc.Level)) // validated with the config
-	opts := &slog.HandlerOptions{Level: level}
+	lv.Set(level)
+	opts := &slog.HandlerOptions{Level: lv}
 	if lc.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// shutdownLimit bounds a shutdown: what has not stopped this long after
+// SIGTERM is cut off, so that a hung PBX link or store cannot keep the
+// process alive. It leaves the outbox's in-flight send time to finish and
+// stays inside the unit's TimeoutStopSec=30s.
+const shutdownLimit = 20 * time.Second
+
+// awaitShutdown waits for done; once ctx is done, for at most limit more.
+// finished is false when the limit passed first.
+func awaitShutdown(ctx context.Context, done <-chan error, limit time.Duration) (finished bool, err error) {
+	select {
+	case err := <-done:
+		return true, err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return true, err
+	case <-t.C:
+		return false, nil
+	}
+}
+
 func runCmd(load func() (Config, error), stderr io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "run",
 		Short: "Run the daemon",
-		Args:  cobra.NoArgs,
+		Long: "run follows the PBX's calls and texts missed callers until SIGTERM or SIGINT. On SIGHUP it reads\n" +
+			"the configuration again and puts its rules in force (a file with errors is refused and the\n" +
+			"running rules stay); the PBX, senders, store and HTTP settings need a restart.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := load()
 			if err != nil {
 				return err
 			}
-			log := newLogger(stderr, cfg.Log)
+			level := new(slog.LevelVar)
+			log := newLevelLogger(stderr, cfg.Log, level)
 			slog.SetDefault(log)
 			c, err := build(&cfg, log)
 			if err != nil {
@@ -147,20 +185,30 @@ func runCmd(load func() (Config, error), stderr io.Writer) *cobra.Command {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go func() { <-ctx.Done(); stop() }() // a second signal gets the default: exit now
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 
 			db, err := openStore(ctx, &cfg)
 			if err != nil {
 				return err
 			}
-			defer db.Close()
+			closeDB := true
+			defer func() {
+				if closeDB {
+					db.Close()
+				}
+			}()
 			// The loops beat at least every quarter of WatchdogSec; the
 			// watchdog pings at every half while all of them beat.
 			wd := watchdogInterval(log)
 			m := newMetrics(c, db)
 			ob := newOutbox(db, c.sender, time.Duration(cfg.Limits.MaxDelay), log)
 			ob.metrics, ob.beat = m, newHeartbeat(wd/4)
+			running := newTracker()
 			d := &daemon{
-				policy: c.policy, store: db, log: log, now: time.Now, outbox: ob,
+				policy: c.policy, policies: make(chan *rules.Policy), running: running,
+				store: db, log: log, now: time.Now, outbox: ob,
 				metrics: m, beat: newHeartbeat(wd / 4),
 			}
 			for _, w := range policyWarnings(&cfg, c.policy) {
@@ -174,16 +222,38 @@ func runCmd(load func() (Config, error), stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			rl := &reloader{
+				load: load, boot: cfg, cfg: cfg, policy: c.policy, level: level, log: log,
+				swap: d.swapPolicy, notify: func(state string) { notify(log, state) },
+			}
 			d.started = func() {
 				notify(log, "READY=1")
 				go watchdog(ctx, wd, log, func() { notify(log, "WATCHDOG=1") },
 					map[string]*heartbeat{"events": d.beat, "outbox": ob.beat})
+				go rl.run(ctx, hup)
 			}
 			go func() { <-ctx.Done(); notify(log, "STOPPING=1") }()
 			log.Info("textback started", "version", versionString(), "pbx", cfg.PBX.Type, "addr", cfg.PBX.Address,
 				"senders", cfg.senderList(), "store", cfg.Store.Path, "watchdog", wd)
-			err = d.serve(ctx, c.source, c.sender.runners...)
-			waitHTTP()
+			served := make(chan error, 1)
+			go func() {
+				var wg sync.WaitGroup
+				wg.Go(func() { defer running.add("http")(); waitHTTP() })
+				err := d.serve(ctx, c.source, c.sender.runners...)
+				wg.Wait()
+				served <- err
+			}()
+			finished, err := awaitShutdown(ctx, served, shutdownLimit)
+			if !finished {
+				// Whatever is cut off is in the journal as it stood: a text
+				// left "sending" is marked unknown at the next start, never
+				// sent twice. The store may be in use by what hangs, so it
+				// is not closed (the process exit closes it).
+				closeDB = false
+				log.Error("shutdown took too long: exiting without waiting for the rest",
+					"limit", shutdownLimit, "still_running", strings.Join(running.list(), ", "))
+				return exitError(1)
+			}
 			log.Info("textback stopped")
 			return err
 		},

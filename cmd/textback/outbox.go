@@ -45,7 +45,7 @@ type outbox struct {
 func newOutbox(store textback.Store, sender textback.Sender, maxDelay time.Duration, log *slog.Logger) *outbox {
 	return &outbox{
 		store: store, sender: sender, log: log, maxDelay: maxDelay,
-		sendTimeout: 30 * time.Second,
+		sendTimeout: 15 * time.Second, // inside the 20s shutdown limit
 		now:         time.Now,
 		wake:        make(chan struct{}, 1),
 		decided:     make(map[int64]time.Time),
