@@ -39,6 +39,12 @@ func (c counter) Count() int { *c.n++; return int(*c.n) }
 // would share it and be mixed up; and a check of every part against the
 // limits, so a bug in the splitting fails here and not on the phone.
 func encodePDU(to, body string, ref *uint8) ([]part, error) {
+	return encodeSubmit(to, body, ref, false)
+}
+
+// encodeSubmit is encodePDU, asking for a status report on each part
+// (TP-SRR, TS 23.040 §9.2.3.5) when srr is set.
+func encodeSubmit(to, body string, ref *uint8, srr bool) ([]part, error) {
 	ud, udh, alpha := tpdu.EncodeUserData([]byte(body))
 	if alpha == tpdu.Alpha7Bit && strings.ContainsRune(body, 0x1b) {
 		// warthog618/sms maps U+001B to the GSM escape septet itself, which
@@ -64,6 +70,9 @@ func encodePDU(to, body string, ref *uint8) ([]part, error) {
 	var vp tpdu.ValidityPeriod
 	vp.SetRelative(4 * 24 * time.Hour)
 	t.SetVP(vp)
+	if srr {
+		t.FirstOctet |= tpdu.FoSRR
+	}
 	segs := t.Segment(ud, tpdu.WithConcatRef(counter{ref}))
 	if len(segs) == 0 {
 		return nil, errors.New("empty text")

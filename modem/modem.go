@@ -48,6 +48,17 @@ type Config struct {
 	SendTimeout    time.Duration // one AT+CMGS, network included; default 60s
 	RegisterWait   time.Duration // how long Send waits for a connected, registered modem; default 10s
 	HealthInterval time.Duration // default 30s; 2s while not registered
+
+	// ReceiveInterval is how often the message storage is listed (AT+CMGL)
+	// for texts whose +CMTI indication was lost; default 1m. Texts are read
+	// in PDU mode only.
+	ReceiveInterval time.Duration
+	// PartsWait is how long the parts of a long text wait for the missing
+	// ones before the text goes to the Sink with "[…]" for them; default 5m.
+	PartsWait time.Duration
+	// NoDeliveryReports sends without asking for status reports (TP-SRR)
+	// and asks the modem for none (AT+CNMI ds 0).
+	NoDeliveryReports bool
 }
 
 // String describes the config without the PIN.
@@ -110,6 +121,11 @@ type Modem struct {
 	byID     string // its /dev/serial/by-id link
 	ref      uint8  // concatenation reference counter
 	progress map[int64]*progress
+	sink     Sink
+	awaiting map[int]*awaiting // sent parts by message reference, awaiting their status reports
+
+	sinkSet   chan struct{}        // cap 1: SetSink was called
+	firstSeen map[string]time.Time // incomplete long texts: when a part was first seen; owned by the receive loop
 }
 
 // progress is a long text some of whose parts went out before a transient
@@ -162,6 +178,8 @@ func New(cfg Config, log *slog.Logger) (*Modem, error) {
 	def(&cfg.SendTimeout, 60*time.Second)
 	def(&cfg.RegisterWait, 10*time.Second)
 	def(&cfg.HealthInterval, 30*time.Second)
+	def(&cfg.ReceiveInterval, time.Minute)
+	def(&cfg.PartsWait, 5*time.Minute)
 	name := cfg.Name
 	if name == "" {
 		name = filepath.Base(cfg.Device)
@@ -187,6 +205,9 @@ func New(cfg Config, log *slog.Logger) (*Modem, error) {
 		ref:       uint8(time.Now().UnixNano()),
 		progress:  map[int64]*progress{},
 		health:    Health{Name: name, Err: "not started"},
+		awaiting:  map[int]*awaiting{},
+		sinkSet:   make(chan struct{}, 1),
+		firstSeen: map[string]time.Time{},
 	}, nil
 }
 
@@ -300,8 +321,22 @@ func resolve(p string) string {
 	return p
 }
 
-// supervise polls s until it fails or ctx is done.
+// supervise polls s until it fails or ctx is done. Beside it, the
+// receive loop reads the texts s receives; it has returned when supervise
+// returns.
 func (m *Modem) supervise(ctx context.Context, s *session) {
+	if !s.textMode {
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			m.receive(rctx, s)
+		}()
+		defer func() {
+			stop()
+			<-done
+		}()
+	}
 	for {
 		m.mu.Lock()
 		every := m.cfg.HealthInterval
@@ -523,6 +558,21 @@ func (m *Modem) start(ctx context.Context, path string, probe bool) (*session, e
 		if _, err := s.cmd(ctx, "+CMGF=1"); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
+	}
+	if !s.textMode {
+		if err := m.setupReceive(ctx, s); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if info, err := s.cmd(ctx, "+CNUM"); err == nil {
+		// +CNUM: "","+447700900123",145 — often empty: the SIM may not know
+		if v, ok := value(info, "+CNUM:"); ok {
+			if f := strings.Split(v, ","); len(f) >= 2 {
+				s.number = strings.Trim(f[1], `"`)
+			}
+		}
+	} else if s.closed() {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if info, err := s.cmd(ctx, "+CSCA?"); err == nil {
 		if v, ok := value(info, "+CSCA:"); ok {

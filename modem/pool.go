@@ -95,3 +95,11 @@ func (p *Pool) Send(ctx context.Context, m textback.Message) (textback.Receipt, 
 	}
 	return textback.Receipt{}, fmt.Errorf("modem pool: %w", errors.Join(errs...))
 }
+
+// SetSink makes every modem of p hand the texts it receives, and the
+// delivery reports on those it sent, to s (see Modem.SetSink).
+func (p *Pool) SetSink(s Sink) {
+	for _, m := range p.modems {
+		m.SetSink(s)
+	}
+}

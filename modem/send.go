@@ -21,7 +21,9 @@ var ErrUnconfirmed = textback.ErrUnconfirmed
 // a modem sends from its SIM's number.
 //
 // The receipt's ProviderID is the message reference the modem gave each
-// part, comma-separated ("17" or "17,18,19"). Errors: permanent +CMS ERROR
+// part, comma-separated, then the modem's name and the time in Unix
+// milliseconds ("17@stick/1741000000000" or "17,18,19@stick/…"): status
+// reports (Sink.Delivery) name the text by it. Errors: permanent +CMS ERROR
 // causes (see cmsCauses), a bad number and an unconfirmed hand-over wrap
 // textback.ErrUndeliverable; everything else, a missing or unregistered
 // modem included, is transient. When some parts of a long text went out
@@ -86,11 +88,17 @@ func (m *Modem) Send(ctx context.Context, msg textback.Message) (textback.Receip
 		p.mrs = append(p.mrs, mr)
 		p.next++
 	}
+	// The message references alone recur every 256 parts; the store finds a
+	// delivery report's text by this id, so it names the modem and the time.
+	id := fmt.Sprintf("%s@%s/%d", strings.Join(p.mrs, ","), m.name, time.Now().UnixMilli())
 	m.mu.Lock()
 	delete(m.progress, msg.ID)
+	if !s.textMode && !m.cfg.NoDeliveryReports {
+		m.awaitReportsLocked(id, string(msg.To), p.mrs)
+	}
 	m.mu.Unlock()
 	m.log.InfoContext(ctx, "sms sent", "call_id", msg.CallID, "to", msg.To, "parts", len(p.parts), "mr", strings.Join(p.mrs, ","))
-	return textback.Receipt{Sender: "modem", ProviderID: strings.Join(p.mrs, ",")}, nil
+	return textback.Receipt{Sender: "modem", ProviderID: id}, nil
 }
 
 // plan encodes msg, or returns the progress of an earlier attempt at it.
@@ -110,7 +118,7 @@ func (m *Modem) plan(msg textback.Message, textMode bool) (*progress, error) {
 		parts = encodeText(string(msg.To), msg.Body)
 	} else {
 		var err error
-		if parts, err = encodePDU(string(msg.To), msg.Body, &m.ref); err != nil {
+		if parts, err = encodeSubmit(string(msg.To), msg.Body, &m.ref, !m.cfg.NoDeliveryReports); err != nil {
 			return nil, err
 		}
 	}

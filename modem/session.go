@@ -30,27 +30,42 @@ type session struct {
 
 	closeOnce sync.Once
 	onClose   func()     // set before use: tells the Modem at once, not when Run notices
-	mu        sync.Mutex // guards cscs
+	mu        sync.Mutex // guards cscs, mem and number
 	cscs      string     // text mode: the character set last set
+	mem       string     // the message storage AT+CPMS chose; "" unknown
+	number    string     // the SIM's own number (AT+CNUM), if it knows it
+
+	// From at's indication goroutines to the receive loop.
+	indicated chan int      // +CMTI storage indices
+	reports   chan []string // +CDS status reports: header and PDU
+	sweepNow  chan struct{} // cap 1: list the storage (+CDSI, or indications dropped)
 }
 
 // urcs are unsolicited result codes real modems print whenever they like,
 // also in the middle of a command's answer. at takes them out of the answer
 // and hands them to log. +CREG/+CEREG/+CPIN are not here: their prefixes
 // are also answers, which parse.go tells apart.
-var urcs = []string{"RING", "+CRING:", "+CMTI:", "+CDSI:", "+CMT:", "^RSSI:", "^HCSQ:", "^MODE:", "^BOOT:",
+var urcs = []string{"RING", "+CRING:", "^RSSI:", "^HCSQ:", "^MODE:", "^BOOT:",
 	"^SYSSTART", "RDY", "SMS DONE", "PB DONE", "+QIND:", "+CIEV:", "NO CARRIER", "+CLIP:"}
 
 func newSession(path string, rw *countingPort, cmdTO time.Duration, log *slog.Logger) *session {
-	s := &session{path: path, port: rw, cmdTO: cmdTO, log: log}
+	s := &session{path: path, port: rw, cmdTO: cmdTO, log: log,
+		indicated: make(chan int, 64), reports: make(chan []string, 64), sweepNow: make(chan struct{}, 1)}
 	var opts []at.Option
 	opts = append(opts, at.WithTimeout(cmdTO), at.WithCmds("E0"))
+	debug := func(l []string) { log.Debug("modem unsolicited", "line", strings.Join(l, " ")) }
 	for _, u := range urcs {
-		u := u
-		opts = append(opts, at.WithIndication(u, func(l []string) {
-			log.Debug("modem unsolicited", "line", strings.Join(l, " "))
-		}))
+		opts = append(opts, at.WithIndication(u, debug))
 	}
+	// New texts are stored and indicated (AT+CNMI mt 1); status reports
+	// come whole (ds 1): "+CDS: <length>" and the PDU on the next line. A
+	// +CMT (mt 2, which we never ask for) also has its PDU on the next line.
+	opts = append(opts,
+		at.WithIndication("+CMTI:", func(l []string) { debug(l); s.onCMTI(l) }),
+		at.WithIndication("+CDSI:", func(l []string) { debug(l); s.kick() }),
+		at.WithIndication("+CDS:", func(l []string) { debug(l); s.onCDS(l) }, at.WithTrailingLine),
+		at.WithIndication("+CMT:", debug, at.WithTrailingLine),
+	)
 	s.at = at.New(rw, opts...)
 	return s
 }

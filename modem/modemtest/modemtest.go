@@ -5,7 +5,11 @@
 // It speaks what textback uses: echo (on until ATE0), AT+CMEE, SIM PIN entry
 // (three wrong PINs lock the SIM behind its PUK), AT+CSQ, +CREG, +CEREG,
 // +COPS, +CSCA, +CGSN and friends, and AT+CMGS in PDU and text mode with the
-// "> " prompt sent without a newline. Every PDU it receives is decoded with
+// "> " prompt sent without a newline. It receives texts too: Receive stores
+// an incoming text (its parts, for a long one) in the message storage and
+// indicates each with +CMTI as AT+CNMI asked; AT+CPMS, AT+CNMI, AT+CMGR,
+// AT+CMGL and AT+CMGD work on that storage in PDU mode; and StatusReport
+// answers a sent part that asked for one (TP-SRR) with a +CDS status report. Every PDU it receives is decoded with
 // github.com/warthog618/sms and concatenated parts are joined again, so tests
 // assert on the texts a phone would show. Tests can also make it misbehave:
 // +CMS ERROR answers, unsolicited lines in the middle of a command, slow or
@@ -58,6 +62,12 @@ type Options struct {
 	// TextualCMS makes +CMS ERROR lines textual under AT+CMEE=2 (some
 	// firmwares do, others stay numeric).
 	TextualCMS bool
+	// Number is the SIM's own number, as AT+CNUM answers it; default none.
+	Number string
+	// Storage is the number of texts the message storage holds; default 30.
+	Storage int
+	// Storages are the AT+CPMS memories the modem accepts; default SM, ME, MT.
+	Storages []string
 }
 
 // SMS is one text the modem sent, joined from its parts.
@@ -67,6 +77,20 @@ type SMS struct {
 	Alphabet tpdu.Alphabet // of the first part
 	Parts    []Part        // one per PDU, in sequence order
 	TextMode bool          // sent with AT+CMGF=1
+}
+
+// Incoming is a text the emulated network delivers to the modem.
+type Incoming struct {
+	From string
+	Text string
+	SCTS time.Time // the service centre's time stamp; default now, to the second
+	// Parts are the parts (1-based) of a long text to deliver, in this order;
+	// nil delivers all, in order.
+	Parts []int
+	// Silent stores the text without a +CMTI indication: it came while the
+	// host was away, or the indication was lost.
+	Silent bool
+	Ref    int // the concatenation reference of a long text; default a counter
 }
 
 // Part is one PDU of a text.
@@ -79,6 +103,7 @@ type Part struct {
 	UD       []byte        // user data as sent: septets (unpacked) or octets
 	UDH      tpdu.UserDataHeader
 	TPDU     *tpdu.TPDU
+	SRR      bool // the part asked for a status report
 }
 
 // Modem is an emulated modem on a pseudo-terminal. Its methods are safe for
@@ -107,6 +132,24 @@ type Modem struct {
 	inject   map[string][]string
 	delay    time.Duration
 	cmds     []string
+	store    map[int]*stored // message storage: index → text
+	mem      string          // the memory AT+CPMS chose
+	cnmi     [5]int          // AT+CNMI: mode, mt, bm, ds, bfr
+	inRef    int             // concatenation references of incoming texts
+	byMR     map[int]sentPart
+}
+
+// stored is one text in the message storage.
+type stored struct {
+	stat int    // 0 received unread, 1 received read (27.005 §3.1 <stat>)
+	pdu  string // hex, SMSC address first
+	tpdu int    // the TPDU's length in octets
+}
+
+// sentPart is what a status report needs of a sent part.
+type sentPart struct {
+	to  string
+	srr bool
 }
 
 type connState struct {
@@ -154,6 +197,15 @@ func New(opts Options) (*Modem, error) {
 		cms:      map[int]string{},
 		hang:     map[string]int{},
 		inject:   map[string][]string{},
+		store:    map[int]*stored{},
+		mem:      "SM",
+		byMR:     map[int]sentPart{},
+	}
+	if opts.Storage == 0 {
+		m.opts.Storage = 30
+	}
+	if len(opts.Storages) == 0 {
+		m.opts.Storages = []string{"SM", "ME", "MT"}
 	}
 	if opts.PIN != "" {
 		m.simState = "SIM PIN"
@@ -199,6 +251,7 @@ func (m *Modem) Replug() (string, error) {
 	m.mu.Lock()
 	m.master, m.slave, m.path, m.done = master, slave, slave.Name(), done
 	m.state = connState{echo: true, cscs: "IRA"}
+	m.cnmi = [5]int{}
 	if m.opts.PIN != "" && m.simState != "SIM PUK" {
 		m.simState = "SIM PIN"
 	}
@@ -478,6 +531,11 @@ func (m *Modem) command(w io.Writer, line string) *pendingSMS {
 		m.write(w, "+CGMR: "+m.opts.Revision, "OK")
 	case ucmd == "+CGSN" || ucmd == "+GSN":
 		m.write(w, m.opts.IMEI, "OK")
+	case ucmd == "+CNUM":
+		if m.opts.Number != "" {
+			m.write(w, fmt.Sprintf(`+CNUM: "",%q,145`, m.opts.Number))
+		}
+		m.write(w, "OK")
 	case ucmd == "+GCAP":
 		m.write(w, "+GCAP: +CGSM", "OK")
 	case ucmd == "+CPIN?":
@@ -554,6 +612,12 @@ func (m *Modem) command(w io.Writer, line string) *pendingSMS {
 		m.write(w, "OK")
 	case strings.HasPrefix(ucmd, "+CSMP="):
 		m.write(w, "OK")
+	case strings.HasPrefix(ucmd, "+CPMS"), strings.HasPrefix(ucmd, "+CNMI"), strings.HasPrefix(ucmd, "+CMGR="),
+		strings.HasPrefix(ucmd, "+CMGL"), strings.HasPrefix(ucmd, "+CMGD="):
+		if needSIM() {
+			break
+		}
+		m.storageCommand(w, ucmd)
 	case strings.HasPrefix(ucmd, "+CMGS="):
 		if needSIM() {
 			break
@@ -681,7 +745,8 @@ func (m *Modem) finishSMS(w io.Writer, p *pendingSMS, body string) {
 	alpha, _ := t.Alphabet()
 	m.pdus++
 	m.mr = (m.mr + 1) % 256
-	part = Part{MR: m.mr, Alphabet: alpha, UD: bytes.Clone(t.UD), UDH: t.UDH, TPDU: t}
+	part = Part{MR: m.mr, Alphabet: alpha, UD: bytes.Clone(t.UD), UDH: t.UDH, TPDU: t, SRR: t.FirstOctet.SRR()}
+	m.byMR[m.mr] = sentPart{to: to, srr: part.SRR}
 	if total, seq, ref, ok := t.ConcatInfo(); ok {
 		part.Ref, part.Seq, part.Total = ref, seq, total
 		key := fmt.Sprintf("%s/%d", to, ref)
