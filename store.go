@@ -19,6 +19,9 @@ const (
 	// Unknown is a text that was Sending when the daemon died: the request
 	// may or may not have reached the provider. It is never resent silently.
 	Unknown State = "unknown"
+	// Cancelled is a text held for a grace delay that was not sent: the
+	// caller got through or was called back in the meantime.
+	Cancelled State = "cancelled"
 )
 
 // Verdict is one line of the journal: a finished call, what the rules made
@@ -30,6 +33,17 @@ type Verdict struct {
 	Reason string // machine-readable reason ("send", "answered", "cooldown", …)
 	Detail string // the reason in words, for people
 	Rule   string // the rule that matched, if any
+	// Party is the other end of the call in E.164, when it is a number: the
+	// caller of an Inbound call, the number an Outbound call dialed. It is
+	// what Store.ConnectedSince matches.
+	Party Number
+}
+
+// Connection is a call in which a person spoke with a number: an Inbound
+// call from it that was answered, or an Outbound call to it that was.
+type Connection struct {
+	At        time.Time // when it was known: the answer, or the journaling of the call
+	Direction Direction // Inbound: they got through; Outbound: we called them
 }
 
 // Text is a Message with its life in the outbox.
@@ -79,12 +93,16 @@ type Store interface {
 	MarkSent(ctx context.Context, id int64, r Receipt, now time.Time) error
 	// MarkRetry puts a text back in the queue for another attempt at next.
 	MarkRetry(ctx context.Context, id int64, reason string, next time.Time) error
-	// MarkDone gives a text a final state (Failed, Expired, Unknown) with the reason.
+	// MarkDone gives a text a final state (Failed, Expired, Unknown,
+	// Cancelled) with the reason.
 	MarkDone(ctx context.Context, id int64, s State, reason string, now time.Time) error
 	// Interrupted returns the texts left Sending by a daemon that died.
 	Interrupted(ctx context.Context) ([]Text, error)
 	// History returns the calls recorded since the given time, newest first.
 	History(ctx context.Context, since time.Time) ([]Entry, error)
+	// ConnectedSince returns the earliest answered call with the number
+	// (Verdict.Party) journaled at or after since.
+	ConnectedSince(ctx context.Context, n Number, since time.Time) (Connection, bool, error)
 
 	// SetOptOut puts a number on the opt-out list (out) or takes it off,
 	// saying where the request came from ("sms:STOP", "cli", "twilio:21610").

@@ -83,7 +83,10 @@ type Call struct {
 	// (presentation restricted, Privacy: id), even if the PBX knows it.
 	Withheld bool
 	DID      string // the number the caller dialed, raw
-	Context  string // the dialplan context the call entered, for the journal
+	// Dialed is the external number an Outbound call dialed, raw, as the
+	// trunk leg was sent to it; empty for other calls.
+	Dialed  string
+	Context string // the dialplan context the call entered, for the journal
 
 	Started time.Time     // first channel created (PBX clock where it tells it)
 	Ended   time.Time     // last channel hung up (PBX clock where it tells it)
@@ -93,8 +96,36 @@ type Call struct {
 	Decided time.Time
 }
 
-// Event is what a PBX source sends up: today, one finished call.
+// EventKind says what happened to a call. The zero value is CallEnded.
+type EventKind uint8
+
+// Kinds of Event.
+const (
+	// CallEnded: every channel of the call hung up; Call is complete.
+	CallEnded EventKind = iota
+	// CallAnswered: a person answered, sent once per call at that moment
+	// (inbound: a person was bridged to the caller, what makes the Outcome
+	// Answered; outbound: the far end answered). Call holds what is known
+	// so far: ID, Source, Direction, CallerNum, DID, Dialed, Started;
+	// Outcome is Answered, Ended is zero, and Decided is the local time the
+	// source saw the answer. Its CallEnded follows.
+	CallAnswered
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case CallEnded:
+		return "ended"
+	case CallAnswered:
+		return "answered"
+	}
+	return fmt.Sprintf("EventKind(%d)", uint8(k))
+}
+
+// Event is what a PBX source sends up: a call that ended, or one that was
+// just answered.
 type Event struct {
+	Kind EventKind
 	Call Call
 }
 
@@ -136,8 +167,13 @@ type Message struct {
 	From   Number // empty: the sender's default
 	Body   string
 	// NotBefore is when the text may go at the earliest (the end of the
-	// caller's quiet hours); zero means at once. max_delay counts from it.
+	// caller's quiet hours, or of a grace delay); zero means at once.
+	// max_delay counts from it.
 	NotBefore time.Time
+	// Grace, when set, is when the missed call was decided: the text was
+	// held for a grace delay, and is cancelled if the caller connected with
+	// us (got through on a redial, or was called back) at or after it.
+	Grace time.Time
 }
 
 // Receipt is what a sender learned from sending a Message.

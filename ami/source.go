@@ -57,7 +57,7 @@ type Source struct {
 	connLog *slog.Logger
 	// tracker is fed by Run only; handle is its Handle, which tests swap.
 	tracker *Tracker
-	handle  func(Frame, time.Time) []textback.Call
+	handle  func(Frame, time.Time) []textback.Event
 
 	connected atomic.Bool
 	running   atomic.Bool
@@ -169,14 +169,14 @@ func (s *Source) session(ctx context.Context, out chan<- textback.Event) (time.D
 			}
 			f = fr
 		}
-		for _, call := range s.handle(f, time.Now()) {
-			if call.Source == "" {
-				call.Source = "ami"
+		for _, ev := range s.handle(f, time.Now()) {
+			if ev.Call.Source == "" {
+				ev.Call.Source = "ami"
 			}
 			select {
-			case out <- textback.Event{Call: call}:
+			case out <- ev:
 			case <-ctx.Done():
-				s.log.Warn("call not passed on: stopping", "call_id", call.ID)
+				s.log.Warn("call not passed on: stopping", "call_id", ev.Call.ID, "event", ev.Kind)
 			}
 		}
 	}

@@ -113,15 +113,22 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// recvCall returns the next call that ended, passing over CallAnswered
+// events.
 func recvCall(t *testing.T, out <-chan textback.Event) textback.Call {
 	t.Helper()
-	select {
-	case ev := <-out:
-		return ev.Call
-	case <-time.After(5 * time.Second):
-		t.Fatal("no call within 5s")
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-out:
+			if ev.Kind == textback.CallEnded {
+				return ev.Call
+			}
+		case <-deadline:
+			t.Fatal("no call within 5s")
+			return textback.Call{}
+		}
 	}
-	return textback.Call{}
 }
 
 // splitTranscript cuts a capture into two transcripts after its n-th
@@ -151,7 +158,7 @@ func TestSourceReconnect(t *testing.T) {
 	// Newchannel was seen, perhaps on the previous connection.
 	var seen atomic.Int64
 	open := map[string]bool{}
-	src.handle = func(f Frame, now time.Time) []textback.Call {
+	src.handle = func(f Frame, now time.Time) []textback.Event {
 		defer seen.Add(1)
 		switch f.Event() {
 		case "Newchannel":
@@ -159,7 +166,7 @@ func TestSourceReconnect(t *testing.T) {
 		case "Hangup":
 			if id := f.Get("Uniqueid"); open[id] {
 				delete(open, id)
-				return []textback.Call{{ID: textback.CallID(id), Decided: now}}
+				return []textback.Event{{Call: textback.Call{ID: textback.CallID(id), Decided: now}}}
 			}
 		}
 		return nil
@@ -257,9 +264,9 @@ func TestSourceStopsWhileSending(t *testing.T) {
 	srv := newServer(t, amitest.ServerConfig{Transcripts: [][]byte{captures(t)["busy"]}})
 	src := newSource(t, Config{Address: srv.Addr()}, nil)
 	var calls atomic.Int64
-	src.handle = func(f Frame, now time.Time) []textback.Call {
+	src.handle = func(f Frame, now time.Time) []textback.Event {
 		calls.Add(1)
-		return []textback.Call{{ID: "x"}}
+		return []textback.Event{{Call: textback.Call{ID: "x"}}}
 	}
 	stop := run(t, src, make(chan textback.Event)) // unread
 	waitFor(t, "a call", func() bool { return calls.Load() > 0 })

@@ -96,7 +96,7 @@ type Tracker struct {
 	epoch   uint64
 	ev      event      // the frame being handled; reused to save allocations
 	stack   []*channel // reused by reachesPerson
-	results []textback.Call
+	results []textback.Event
 }
 
 // call is the state of one Linkedid.
@@ -112,6 +112,7 @@ type call struct {
 	context  string
 	exten    string // the first channel's Exten on entering its inbound context
 	did      string // the DIDVariable value set on the first channel
+	dialedTo string // the number the first trunk leg was dialed with
 
 	callerNum, callerName string
 	withheld              bool
@@ -143,6 +144,7 @@ type channel struct {
 	mark     uint64   // the search epoch that last visited it
 	local    bool     // Local/...;1 or ;2
 	machine  bool     // a channel no person speaks on (ConfBridge announcer, Snoop, ...)
+	trunk    bool     // not the first, not Local, created in an inbound context: a trunk leg
 	dialing  bool     // a leg dialed and not yet ended
 	gone     bool     // hung up
 }
@@ -167,12 +169,13 @@ func NewTracker(cfg TrackerConfig) *Tracker {
 // Len returns the number of calls in progress.
 func (t *Tracker) Len() int { return len(t.calls) }
 
-// Handle takes one frame, received at now, and returns the calls that ended
-// with it. Times in the calls come from the frames' Timestamp header
+// Handle takes one frame, received at now, and returns what it did to the
+// calls: a CallAnswered event when a person answered a call (once per call,
+// always before its CallEnded), a CallEnded event for each call that ended. Times in the calls come from the frames' Timestamp header
 // (manager.conf timestampevents=yes) and are now without it; Decided is now.
 // Frames of calls whose first channel was not seen being created (calls in
 // progress when the stream started) are ignored.
-func (t *Tracker) Handle(f Frame, now time.Time) []textback.Call {
+func (t *Tracker) Handle(f Frame, now time.Time) []textback.Event {
 	if now.Sub(t.swept) >= sweepEvery || now.Before(t.swept) {
 		t.sweep(now)
 	}
@@ -219,12 +222,12 @@ func (t *Tracker) Handle(f Frame, now time.Time) []textback.Call {
 	return t.out()
 }
 
-// out returns the calls ended by the current frame, in a slice of their own.
-func (t *Tracker) out() []textback.Call {
+// out returns the events of the current frame, in a slice of their own.
+func (t *Tracker) out() []textback.Event {
 	if len(t.results) == 0 {
 		return nil
 	}
-	return append([]textback.Call(nil), t.results...)
+	return append([]textback.Event(nil), t.results...)
 }
 
 // apply updates c with the current event, which concerns its channel ch.
@@ -250,6 +253,15 @@ func (t *Tracker) apply(c *call, ch *channel, ts, now time.Time) {
 		c.dialed = true
 		if d := t.chans[e[fDestUniqueid]]; d != nil && d.call == c {
 			c.legStart(d, ts)
+			if d.trunk && c.dialedTo == "" {
+				// The trunk leg's caller ID is the number dialed; the
+				// dialing channel's Exten, when the dialplan set none.
+				to := e[fDestCallerIDNum]
+				if to == "" || to == "<unknown>" {
+					to = e[fExten]
+				}
+				c.dialedTo = strings.Clone(to)
+			}
 		}
 	case "DialEnd":
 		c.dialStatus(e[fDialStatus])
@@ -283,6 +295,7 @@ func (t *Tracker) apply(c *call, ch *channel, ts, now time.Time) {
 		ch.bridge = strings.Clone(e[fBridge])
 		if !c.answered && t.reachesPerson(c) {
 			c.answer(ts)
+			t.results = append(t.results, textback.Event{Kind: textback.CallAnswered, Call: t.callOf(c, now)})
 		}
 	case "BridgeLeave":
 		if ch.bridge == e[fBridge] {
@@ -360,6 +373,17 @@ func (t *Tracker) finish(c *call, now time.Time) {
 	if c.rang == 0 {
 		c.rang = c.queueRing
 	}
+	if len(t.ended) >= 4*t.cfg.MaxCalls {
+		clear(t.ended) // bounded memory beats a perfect guard against repeats
+	}
+	t.ended[c.id] = now
+	r := t.callOf(c, now)
+	r.Outcome, r.Ended, r.Rang = c.outcome(), c.ended, c.rang
+	t.results = append(t.results, textback.Event{Call: r})
+}
+
+// callOf returns c as known so far, without its Outcome, Ended and Rang.
+func (t *Tracker) callOf(c *call, now time.Time) textback.Call {
 	did := c.did
 	if did == "" && c.inbound {
 		did = c.exten
@@ -371,25 +395,23 @@ func (t *Tracker) finish(c *call, now time.Time) {
 	case c.trunkLeg:
 		dir = textback.Outbound
 	}
-	if len(t.ended) >= 4*t.cfg.MaxCalls {
-		clear(t.ended) // bounded memory beats a perfect guard against repeats
-	}
-	t.ended[c.id] = now
-	t.results = append(t.results, textback.Call{
+	r := textback.Call{
 		ID:         textback.CallID(c.id),
 		Source:     "ami",
 		Direction:  dir,
-		Outcome:    c.outcome(),
+		Outcome:    textback.Answered,
 		CallerNum:  c.callerNum,
 		CallerName: c.callerName,
 		Withheld:   c.withheld || withheldNumber(c.callerNum),
 		DID:        did,
 		Context:    c.context,
 		Started:    c.started,
-		Ended:      c.ended,
-		Rang:       c.rang,
 		Decided:    now,
-	})
+	}
+	if dir == textback.Outbound {
+		r.Dialed = c.dialedTo
+	}
+	return r
 }
 
 // outcome applies the precedence documented on Tracker.
@@ -546,7 +568,7 @@ func (t *Tracker) addChannel(c *call, uid string, ts time.Time) *channel {
 		c.context = strings.Clone(e[fContext])
 		c.started = ts
 	} else if !ch.local && e[fEvent] == "Newchannel" && t.isInbound(e[fContext]) {
-		c.trunkLeg = true
+		c.trunkLeg, ch.trunk = true, true
 	}
 	return ch
 }
@@ -765,6 +787,7 @@ const (
 	fBridge
 	fRingTime
 	fPres
+	fDestCallerIDNum
 	nFields
 )
 
@@ -854,8 +877,11 @@ func fieldIndex(k string) int {
 			name, i = "BridgeUniqueid", fBridge
 		}
 	case 15:
-		if c0 == 'c' && c1 == 'i' {
+		switch {
+		case c0 == 'c' && c1 == 'i':
 			name, i = "CID-CallingPres", fPres
+		case c0 == 'd' && c1 == 'e':
+			name, i = "DestCallerIDNum", fDestCallerIDNum
 		}
 	}
 	if name == "" || k != name && !strings.EqualFold(k, name) {

@@ -142,7 +142,7 @@ func TestTrackerTranscripts(t *testing.T) {
 			var clock replayClock
 			for i, f := range frames {
 				now := clock.at(f)
-				calls := tr.Handle(f, now)
+				calls := ended(tr.Handle(f, now))
 				if len(calls) > 0 && i != lastHangup {
 					t.Errorf("reported at frame %d (%s), want at the last Hangup, frame %d", i, f.Event(), lastHangup)
 				}
@@ -174,7 +174,7 @@ func TestTrackerTimes(t *testing.T) {
 	var got []textback.Call
 	var clock replayClock
 	for _, f := range frames {
-		got = append(got, tr.Handle(f, clock.at(f))...)
+		got = append(got, ended(tr.Handle(f, clock.at(f)))...)
 	}
 	if len(got) != 1 {
 		t.Fatalf("got %d calls, want 1", len(got))
@@ -206,7 +206,7 @@ func TestTrackerInterleaved(t *testing.T) {
 		for _, s := range streams {
 			if i < len(s) {
 				more = true
-				for _, c := range tr.Handle(s[i], now) {
+				for _, c := range ended(tr.Handle(s[i], now)) {
 					if _, dup := got[string(c.ID)]; dup {
 						t.Errorf("%s reported twice", c.ID)
 					}
@@ -258,7 +258,7 @@ func TestTrackerNoTimestamp(t *testing.T) {
 		if f.Event() == "Hangup" {
 			last = now
 		}
-		got = append(got, tr.Handle(stripped, now)...)
+		got = append(got, ended(tr.Handle(stripped, now))...)
 	}
 	if len(got) != 1 {
 		t.Fatalf("got %d calls, want 1", len(got))
@@ -367,7 +367,7 @@ func TestTrackerLinkedidChange(t *testing.T) {
 			trHangup("a", "a", "16"),
 			trHangup("x", "a", "16"),
 		} {
-			got = append(got, tr.Handle(f, now)...)
+			got = append(got, ended(tr.Handle(f, now))...)
 		}
 		if len(got) != 1 || got[0].ID != "a" || got[0].Outcome != textback.Answered {
 			t.Errorf("got %+v, want call a, answered", got)
@@ -387,14 +387,14 @@ func TestTrackerLinkedidChange(t *testing.T) {
 			trHangup("a", "a", "16"), // the caller leaves; 100 stays
 			trFrame("Event", "Newstate", "Channel", "PJSIP/100-2", "Uniqueid", "p", "Linkedid", "o"), // 100 joins call o
 		} {
-			got = append(got, tr.Handle(f, now)...)
+			got = append(got, ended(tr.Handle(f, now))...)
 		}
 		if len(got) != 1 || got[0].ID != "a" || got[0].Outcome != textback.NoAnswer {
 			t.Errorf("got %+v, want call a, no_answer", got)
 		}
 		got = got[:0]
 		for _, f := range []Frame{trHangup("p", "o", "16"), trHangup("o", "o", "16")} {
-			got = append(got, tr.Handle(f, now)...)
+			got = append(got, ended(tr.Handle(f, now))...)
 		}
 		if len(got) != 1 || got[0].ID != "o" || tr.Len() != 0 || len(tr.chans) != 0 {
 			t.Errorf("got %+v, %d calls, %d channels left; want call o and nothing left", got, tr.Len(), len(tr.chans))
@@ -410,7 +410,7 @@ func TestTrackerLinkedidChange(t *testing.T) {
 			trHangup("p", "zz", "16"),
 			trHangup("a", "a", "16"),
 		} {
-			got = append(got, tr.Handle(f, now)...)
+			got = append(got, ended(tr.Handle(f, now))...)
 		}
 		if len(got) != 1 || got[0].ID != "a" || tr.Len() != 0 || len(tr.chans) != 0 {
 			t.Errorf("got %+v, %d calls, %d channels left", got, tr.Len(), len(tr.chans))
@@ -436,7 +436,7 @@ func TestTrackerLocalNotPerson(t *testing.T) {
 		trFrame("Event", "BridgeEnter", "Channel", "CBAnn/conf-0001;1", "Uniqueid", "ann", "Linkedid", "a", "BridgeUniqueid", "b"),
 		trHangup("a", "a", "16"), trHangup("l1", "a", "16"), trHangup("l2", "a", "16"), trHangup("ann", "a", "16"),
 	} {
-		got = append(got, tr.Handle(f, now)...)
+		got = append(got, ended(tr.Handle(f, now))...)
 	}
 	if len(got) != 1 || got[0].Outcome == textback.Answered {
 		t.Errorf("got %+v, want one missed call", got)
@@ -486,7 +486,7 @@ func TestTrackerStale(t *testing.T) {
 	tr := NewTracker(trackerLab)
 	start := time.Now()
 	for _, f := range frames[:len(frames)/2] {
-		if got := tr.Handle(f, start); got != nil {
+		if got := ended(tr.Handle(f, start)); got != nil {
 			t.Fatalf("reported %+v before the end", got)
 		}
 	}
@@ -497,12 +497,12 @@ func TestTrackerStale(t *testing.T) {
 	if tr.Len() != 1 {
 		t.Errorf("Len() = %d after 5h, want 1", tr.Len())
 	}
-	if got := tr.Handle(Frame{}, start.Add(6*time.Hour+2*time.Minute)); got != nil || tr.Len() != 0 || len(tr.chans) != 0 {
+	if got := ended(tr.Handle(Frame{}, start.Add(6*time.Hour+2*time.Minute))); got != nil || tr.Len() != 0 || len(tr.chans) != 0 {
 		t.Errorf("after 6h: reported %+v, %d calls, %d channels; want nothing", got, tr.Len(), len(tr.chans))
 	}
 	// The rest of the call is ignored: its first channel is forgotten.
 	for _, f := range frames[len(frames)/2:] {
-		if got := tr.Handle(f, start.Add(7*time.Hour)); got != nil {
+		if got := ended(tr.Handle(f, start.Add(7*time.Hour))); got != nil {
 			t.Errorf("reported %+v for a dropped call", got)
 		}
 	}
@@ -524,10 +524,10 @@ func TestTrackerMaxCalls(t *testing.T) {
 	if tr.Len() != 3 {
 		t.Fatalf("Len() = %d, want 3", tr.Len())
 	}
-	if got := tr.Handle(trHangup("c0", "c0", "16"), now.Add(10*time.Second)); got != nil {
+	if got := ended(tr.Handle(trHangup("c0", "c0", "16"), now.Add(10*time.Second))); got != nil {
 		t.Errorf("evicted call reported: %+v", got)
 	}
-	if got := tr.Handle(trHangup("c4", "c4", "16"), now.Add(10*time.Second)); len(got) != 1 || got[0].ID != "c4" {
+	if got := ended(tr.Handle(trHangup("c4", "c4", "16"), now.Add(10*time.Second))); len(got) != 1 || got[0].ID != "c4" {
 		t.Errorf("got %+v, want c4", got)
 	}
 }
@@ -616,7 +616,7 @@ func TestTrackerMangled(t *testing.T) {
 		tr := NewTracker(trackerLab)
 		seen := map[textback.CallID]bool{}
 		for _, f := range frames {
-			for _, c := range tr.Handle(f, now) {
+			for _, c := range ended(tr.Handle(f, now)) {
 				if seen[c.ID] {
 					t.Errorf("round %d: %s reported twice", round, c.ID)
 				}
@@ -653,7 +653,7 @@ func FuzzTracker(f *testing.F) {
 			if err != nil {
 				break
 			}
-			for _, c := range tr.Handle(frame, now) {
+			for _, c := range ended(tr.Handle(frame, now)) {
 				if !c.Outcome.Valid() || c.ID == "" {
 					t.Errorf("bad call %+v", c)
 				}
@@ -725,8 +725,15 @@ func BenchmarkTracker(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		// A round reuses the ids of the round before last: let the
+		// tracker's memory of reported calls (endedFor) forget them.
+		now = now.Add(endedFor + time.Minute)
 		for _, f := range rounds[i%sets] {
-			calls += len(tr.Handle(f, now))
+			for _, ev := range tr.Handle(f, now) {
+				if ev.Kind == textback.CallEnded {
+					calls++
+				}
+			}
 		}
 		events += len(rounds[i%sets])
 	}
@@ -789,10 +796,70 @@ func trReplay(t *testing.T, cfg TrackerConfig, frames []Frame) []textback.Call {
 	var got []textback.Call
 	var clock replayClock
 	for _, f := range frames {
-		got = append(got, tr.Handle(f, clock.at(f))...)
+		got = append(got, ended(tr.Handle(f, clock.at(f)))...)
 	}
 	if tr.Len() != 0 {
 		t.Errorf("Len() = %d at the end, want 0", tr.Len())
 	}
 	return got
+}
+
+// ended returns the calls of the CallEnded events among evs.
+func ended(evs []textback.Event) []textback.Call {
+	var calls []textback.Call
+	for _, ev := range evs {
+		if ev.Kind == textback.CallEnded {
+			calls = append(calls, ev.Call)
+		}
+	}
+	return calls
+}
+
+// TestTrackerAnsweredEvent checks the CallAnswered event of every
+// transcript: one for each answered call, at a BridgeEnter, before its
+// CallEnded, with the numbers known then.
+func TestTrackerAnsweredEvent(t *testing.T) {
+	dialed := map[string]string{"outbound_call": "+16175550199"}
+	for name, want := range trackerCases {
+		t.Run(name, func(t *testing.T) {
+			tr := NewTracker(trackerLab)
+			var clock replayClock
+			var answered []textback.Event
+			endedAt := -1
+			for i, f := range readTranscript(t, name) {
+				for _, ev := range tr.Handle(f, clock.at(f)) {
+					switch ev.Kind {
+					case textback.CallAnswered:
+						if endedAt >= 0 {
+							t.Errorf("answered at frame %d, after the end at frame %d", i, endedAt)
+						}
+						if f.Event() != "BridgeEnter" {
+							t.Errorf("answered at frame %d, a %s, want a BridgeEnter", i, f.Event())
+						}
+						answered = append(answered, ev)
+					case textback.CallEnded:
+						endedAt = i
+					}
+				}
+			}
+			wantN := 0
+			if want.outcome == textback.Answered {
+				wantN = 1
+			}
+			if len(answered) != wantN {
+				t.Fatalf("%d answered events, want %d: %+v", len(answered), wantN, answered)
+			}
+			if wantN == 0 {
+				return
+			}
+			c := answered[0].Call
+			if string(c.ID) != want.id || c.Direction != want.dir || c.CallerNum != want.callerNum || c.DID != want.did || c.Dialed != dialed[name] {
+				t.Errorf("answered %s %s from %q to DID %q, dialed %q; want %s %s from %q to DID %q, dialed %q",
+					c.ID, c.Direction, c.CallerNum, c.DID, c.Dialed, want.id, want.dir, want.callerNum, want.did, dialed[name])
+			}
+			if c.Outcome != textback.Answered || !c.Ended.IsZero() {
+				t.Errorf("answered event: Outcome %q, Ended %v; want answered, zero", c.Outcome, c.Ended)
+			}
+		})
+	}
 }

@@ -30,7 +30,7 @@ func TestTrackerScenarios(t *testing.T) {
 			var now time.Time
 			for _, e := range decodeAll(t, readCapture(t, name)) {
 				now = at(e, now)
-				got = append(got, tr.Handle(e, now)...)
+				got = append(got, ended(tr.Handle(e, now))...)
 			}
 			if len(got) != 1 {
 				t.Fatalf("reported %d calls, want 1: %+v", len(got), got)

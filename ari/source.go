@@ -286,13 +286,13 @@ func (s *Source) handle(r *run, q *queue) error {
 	return nil
 }
 
-// emit sends calls to out.
-func (s *Source) emit(r *run, calls []textback.Call) {
-	for _, call := range calls {
+// emit sends the tracker's events to out.
+func (s *Source) emit(r *run, evs []textback.Event) {
+	for _, ev := range evs {
 		select {
-		case r.out <- textback.Event{Call: call}:
+		case r.out <- ev:
 		case <-r.ctx.Done():
-			s.log.Warn("call not passed on: stopping", "call_id", call.ID)
+			s.log.Warn("call not passed on: stopping", "call_id", ev.Call.ID, "event", ev.Kind)
 		}
 	}
 }

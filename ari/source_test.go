@@ -71,15 +71,21 @@ func start(t *testing.T, cfg Config) *running {
 	return r
 }
 
-// next returns the next call, failing after a while.
+// next returns the next call that ended, passing over CallAnswered events,
+// failing after a while.
 func (r *running) next(t *testing.T, within time.Duration) textback.Call {
 	t.Helper()
-	select {
-	case ev := <-r.events:
-		return ev.Call
-	case <-time.After(within):
-		t.Fatalf("no call within %v", within)
-		return textback.Call{}
+	deadline := time.After(within)
+	for {
+		select {
+		case ev := <-r.events:
+			if ev.Kind == textback.CallEnded {
+				return ev.Call
+			}
+		case <-deadline:
+			t.Fatalf("no call within %v", within)
+			return textback.Call{}
+		}
 	}
 }
 

@@ -132,7 +132,7 @@ type Tracker struct {
 	epoch   uint64
 	seq     uint64
 	stack   []*channel
-	results []textback.Call
+	results []textback.Event
 }
 
 // call is the state of one group of channels.
@@ -153,7 +153,8 @@ type call struct {
 	busy        bool
 	unavailable bool
 	dialed      bool
-	finished    bool // every channel is gone; held for its presentation
+	finished    bool   // every channel is gone; held for its presentation
+	dialedTo    string // the number its first trunk leg was dialed with
 
 	ringing  int
 	ringFrom time.Time
@@ -232,9 +233,9 @@ func (t *Tracker) Lookups() []string {
 }
 
 // Presentation takes the answer to a lookup of channel id: the value of
-// CALLERID(pres), or "" when it could not be had. It returns the calls that
-// were waiting only for it.
-func (t *Tracker) Presentation(id, pres string, now time.Time) []textback.Call {
+// CALLERID(pres), or "" when it could not be had. It returns the CallEnded
+// events of the calls that were waiting only for it.
+func (t *Tracker) Presentation(id, pres string, now time.Time) []textback.Event {
 	t.results = t.results[:0]
 	ch := t.pres[id]
 	if ch == nil {
@@ -258,7 +259,7 @@ func (t *Tracker) Presentation(id, pres string, now time.Time) []textback.Call {
 
 // Expire reports the held calls whose lookup has taken PresTimeout, as if
 // the presentation were allowed. Call it now and then.
-func (t *Tracker) Expire(now time.Time) []textback.Call {
+func (t *Tracker) Expire(now time.Time) []textback.Event {
 	t.results = t.results[:0]
 	for _, c := range t.held {
 		if now.Sub(c.first.presAsked) >= t.cfg.PresTimeout {
@@ -281,10 +282,11 @@ func (t *Tracker) release(c *call, now time.Time) {
 	t.report(c, now)
 }
 
-// Handle takes one event, received at now, and returns the calls that ended
-// with it. Times come from the events' timestamps (now when missing);
+// Handle takes one event, received at now, and returns what it did to the
+// calls: a CallAnswered event when a person answered a call (once per call,
+// before its CallEnded), a CallEnded event for each call that ended. Times come from the events' timestamps (now when missing);
 // Decided is now. Events of channels never seen created are ignored.
-func (t *Tracker) Handle(e cari.Event, now time.Time) []textback.Call {
+func (t *Tracker) Handle(e cari.Event, now time.Time) []textback.Event {
 	if now.Sub(t.swept) >= sweepEvery {
 		t.sweep(now)
 	}
@@ -339,12 +341,12 @@ func (t *Tracker) Handle(e cari.Event, now time.Time) []textback.Call {
 	return t.out()
 }
 
-// out returns the calls ended by the current event, in a slice of their own.
-func (t *Tracker) out() []textback.Call {
+// out returns the events of the current event, in a slice of their own.
+func (t *Tracker) out() []textback.Event {
 	if len(t.results) == 0 {
 		return nil
 	}
-	return append([]textback.Call(nil), t.results...)
+	return append([]textback.Event(nil), t.results...)
 }
 
 // channel returns the tracked channel of a snapshot, marking its call seen.
@@ -449,6 +451,9 @@ func (t *Tracker) dial(e *cari.Dial, ts, now time.Time) {
 	if peer.call != c {
 		return // the merge was refused
 	}
+	if peer.trunk && !peer.local && c.dialedTo == "" {
+		c.dialedTo = dialedNumber(e)
+	}
 	switch e.Dialstatus {
 	case "":
 		c.dialed = true
@@ -495,6 +500,7 @@ func (t *Tracker) merge(from, into *call, ts, now time.Time) {
 	}
 	if !into.answered && t.reachesPerson(into) {
 		into.answer(ts)
+		t.answered(into, now)
 	}
 }
 
@@ -514,6 +520,7 @@ func (t *Tracker) enterBridge(ch *channel, bridge string, ts, now time.Time) {
 	t.bridges[bridge] = append(members, ch)
 	if c := ch.call; !c.answered && t.reachesPerson(c) {
 		c.answer(ts)
+		t.answered(c, now)
 	}
 }
 
@@ -630,6 +637,18 @@ func (t *Tracker) finish(c *call, now time.Time) {
 }
 
 func (t *Tracker) report(c *call, now time.Time) {
+	r := callOf(c, now)
+	r.Outcome, r.Ended, r.Rang = c.outcome(), c.ended, c.rang
+	t.results = append(t.results, textback.Event{Call: r})
+}
+
+// answered reports that a person answered c.
+func (t *Tracker) answered(c *call, now time.Time) {
+	t.results = append(t.results, textback.Event{Kind: textback.CallAnswered, Call: callOf(c, now)})
+}
+
+// callOf returns c as known so far, without its Outcome, Ended and Rang.
+func callOf(c *call, now time.Time) textback.Call {
 	f := c.first
 	did := f.did
 	if did == "" && f.inbound {
@@ -647,21 +666,38 @@ func (t *Tracker) report(c *call, now time.Time) {
 			}
 		}
 	}
-	t.results = append(t.results, textback.Call{
+	r := textback.Call{
 		ID:         textback.CallID(c.id),
 		Source:     "ari",
 		Direction:  dir,
-		Outcome:    c.outcome(),
+		Outcome:    textback.Answered,
 		CallerNum:  f.callerNum,
 		CallerName: f.callerName,
 		Withheld:   f.withheld || withheldNumber(f.callerNum),
 		DID:        did,
 		Context:    f.context,
 		Started:    c.started,
-		Ended:      c.ended,
-		Rang:       c.rang,
 		Decided:    now,
-	})
+	}
+	if dir == textback.Outbound {
+		r.Dialed = c.dialedTo
+	}
+	return r
+}
+
+// dialedNumber is the number a Dial to a trunk leg dialed: the leg's caller
+// number (what Asterisk sets it to, as in AMI's DestCallerIDNum), else the
+// number of the dialstring ("+16175550199@carrier", "PJSIP/+1617…@carrier").
+func dialedNumber(e *cari.Dial) string {
+	if e.Peer.Caller != nil && e.Peer.Caller.Number != "" && e.Peer.Caller.Number != "<unknown>" {
+		return e.Peer.Caller.Number
+	}
+	s := e.Dialstring
+	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+		s = s[i+1:]
+	}
+	s, _, _ = strings.Cut(s, "@")
+	return s
 }
 
 // outcome applies the precedence documented on Tracker.

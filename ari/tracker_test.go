@@ -163,7 +163,7 @@ func TestTrackerCaptures(t *testing.T) {
 			var now time.Time
 			for i, e := range evs {
 				now = at(e, now)
-				calls := tr.Handle(e, now)
+				calls := ended(tr.Handle(e, now))
 				if len(calls) > 0 && i != last {
 					t.Errorf("reported at event %d (%s), want at the last ChannelDestroyed, event %d", i, e.GetType(), last)
 				}
@@ -228,7 +228,7 @@ func TestTrackerInterleaved(t *testing.T) {
 	tr := NewTracker(trackerLab)
 	got := map[string][]textback.Call{}
 	for _, it := range all {
-		for _, c := range tr.Handle(it.e, it.ts.Add(50*time.Millisecond)) {
+		for _, c := range ended(tr.Handle(it.e, it.ts.Add(50*time.Millisecond))) {
 			got[string(c.ID)] = append(got[string(c.ID)], c)
 		}
 	}
@@ -282,7 +282,7 @@ func TestTrackerPresentation(t *testing.T) {
 			asked := 0
 			for _, e := range decodeAll(t, readCapture(t, "ring_no_answer_hangup")) {
 				now = at(e, now)
-				got = append(got, tr.Handle(e, now)...)
+				got = append(got, ended(tr.Handle(e, now))...)
 				for _, id := range tr.Lookups() {
 					asked++
 					if id != caller {
@@ -300,13 +300,13 @@ func TestTrackerPresentation(t *testing.T) {
 				t.Errorf("Len() = %d while held, want 1", tr.Len())
 			}
 			if tc.answer {
-				got = tr.Presentation(caller, tc.pres, now)
+				got = ended(tr.Presentation(caller, tc.pres, now))
 			} else {
-				if c := tr.Expire(now); len(c) != 0 {
+				if c := ended(tr.Expire(now)); len(c) != 0 {
 					t.Fatalf("expired at once")
 				}
 				// The lookup was asked 12 s ago, at the call's start.
-				got = tr.Expire(now.Add(48 * time.Second))
+				got = ended(tr.Expire(now.Add(48 * time.Second)))
 			}
 			if len(got) != 1 {
 				t.Fatalf("reported %d calls, want 1", len(got))
@@ -331,9 +331,9 @@ func TestTrackerPresentationEarly(t *testing.T) {
 	var got []textback.Call
 	for _, e := range decodeAll(t, readCapture(t, "answered")) {
 		now = at(e, now)
-		got = append(got, tr.Handle(e, now)...)
+		got = append(got, ended(tr.Handle(e, now))...)
 		for _, id := range tr.Lookups() {
-			got = append(got, tr.Presentation(id, "prohib", now)...)
+			got = append(got, ended(tr.Presentation(id, "prohib", now))...)
 		}
 	}
 	if len(got) != 1 || !got[0].Withheld || got[0].Outcome != textback.Answered {
@@ -356,7 +356,7 @@ func TestTrackerCallerPresVar(t *testing.T) {
 			tr := NewTracker(trackerLab)
 			var got []textback.Call
 			for _, e := range decodeAll(t, ls) {
-				got = append(got, tr.Handle(e, time.Now())...)
+				got = append(got, ended(tr.Handle(e, time.Now()))...)
 			}
 			if len(got) != 1 || !got[0].Withheld {
 				t.Fatalf("got %+v, want one withheld call", got)
@@ -410,19 +410,19 @@ func TestTrackerPresTold(t *testing.T) {
 			var got []textback.Call
 			for i, e := range decodeAll(t, ls) {
 				now = at(e, now)
-				got = append(got, tr.Handle(e, now)...)
+				got = append(got, ended(tr.Handle(e, now))...)
 				if ids := tr.Lookups(); len(ids) > 0 && (len(ids) != 1 || ids[0] != caller) {
 					t.Fatalf("lookups %q, want only %s", ids, caller)
 				}
 				if i == 2+len(tc.extra) && tc.lookup != "" {
-					got = append(got, tr.Presentation(caller, tc.lookup, now)...)
+					got = append(got, ended(tr.Presentation(caller, tc.lookup, now))...)
 				}
 			}
 			if tc.held {
 				if len(got) != 0 || tr.Len() != 1 {
 					t.Fatalf("reported %+v (Len %d), want the call held for the lookup", got, tr.Len())
 				}
-				got = tr.Presentation(caller, "allowed_not_screened", now)
+				got = ended(tr.Presentation(caller, "allowed_not_screened", now))
 			}
 			if len(got) != 1 || got[0].Outcome != textback.Busy {
 				t.Fatalf("got %+v, want one busy call reported at its end", got)
@@ -433,7 +433,7 @@ func TestTrackerPresTold(t *testing.T) {
 			if tr.Len() != 0 || len(tr.pres) != 0 {
 				t.Errorf("after: %d calls, %d lookups pending", tr.Len(), len(tr.pres))
 			}
-			if c := tr.Presentation(caller, "prohib", now); len(c) != 0 {
+			if c := ended(tr.Presentation(caller, "prohib", now)); len(c) != 0 {
 				t.Errorf("a late answer reported %+v", c)
 			}
 		})
@@ -453,7 +453,7 @@ func TestTrackerLegCreatedInTrunkContext(t *testing.T) {
 	tr := NewTracker(trackerLab)
 	var got []textback.Call
 	for _, e := range decodeAll(t, ls) {
-		got = append(got, tr.Handle(e, time.Now())...)
+		got = append(got, ended(tr.Handle(e, time.Now()))...)
 	}
 	if len(got) != 1 || got[0].Direction == textback.Inbound {
 		t.Fatalf("got %+v, want one call, not inbound", got)
@@ -471,7 +471,7 @@ func TestTrackerUnknownChannels(t *testing.T) {
 	}
 	tr := NewTracker(trackerLab)
 	for _, e := range decodeAll(t, ls) {
-		if got := tr.Handle(e, time.Now()); len(got) != 0 {
+		if got := ended(tr.Handle(e, time.Now())); len(got) != 0 {
 			t.Fatalf("reported %+v", got)
 		}
 	}
@@ -506,5 +506,63 @@ func TestTrackerMaxCalls(t *testing.T) {
 	}
 	if tr.Len() != 3 {
 		t.Errorf("Len() = %d, want 3", tr.Len())
+	}
+}
+
+// ended returns the calls of the CallEnded events among evs.
+func ended(evs []textback.Event) []textback.Call {
+	var calls []textback.Call
+	for _, ev := range evs {
+		if ev.Kind == textback.CallEnded {
+			calls = append(calls, ev.Call)
+		}
+	}
+	return calls
+}
+
+// TestTrackerAnsweredEvent checks the CallAnswered event of every capture:
+// one for each answered call, at a ChannelEnteredBridge, before its
+// CallEnded, with the numbers known then.
+func TestTrackerAnsweredEvent(t *testing.T) {
+	dialed := map[string]string{"outbound_call": "+16175550199"}
+	for name, want := range trackerCases {
+		t.Run(name, func(t *testing.T) {
+			tr := NewTracker(trackerLab)
+			var answered []textback.Event
+			endedAt := -1
+			var now time.Time
+			for i, e := range decodeAll(t, readCapture(t, name)) {
+				now = at(e, now)
+				for _, ev := range tr.Handle(e, now) {
+					switch ev.Kind {
+					case textback.CallAnswered:
+						if endedAt >= 0 {
+							t.Errorf("answered at event %d, after the end at event %d", i, endedAt)
+						}
+						if _, ok := e.(*cari.ChannelEnteredBridge); !ok {
+							t.Errorf("answered at event %d, a %s, want a ChannelEnteredBridge", i, e.GetType())
+						}
+						answered = append(answered, ev)
+					case textback.CallEnded:
+						endedAt = i
+					}
+				}
+			}
+			wantN := 0
+			if want.outcome == textback.Answered {
+				wantN = 1
+			}
+			if len(answered) != wantN {
+				t.Fatalf("%d answered events, want %d: %+v", len(answered), wantN, answered)
+			}
+			if wantN == 0 {
+				return
+			}
+			c := answered[0].Call
+			if string(c.ID) != want.id || c.Direction != want.dir || c.CallerNum != want.callerNum || c.DID != want.did || c.Dialed != dialed[name] {
+				t.Errorf("answered %s %s from %q to DID %q, dialed %q; want %s %s from %q to DID %q, dialed %q",
+					c.ID, c.Direction, c.CallerNum, c.DID, c.Dialed, want.id, want.dir, want.callerNum, want.did, dialed[name])
+			}
+		})
 	}
 }

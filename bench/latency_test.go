@@ -82,8 +82,10 @@ func decisionToSend(b *testing.B, rate int) {
 				b.Error(err)
 				return
 			}
-			for _, c := range tr.Handle(f, time.Now()) {
-				events <- c
+			for _, ev := range tr.Handle(f, time.Now()) {
+				if ev.Kind == textback.CallEnded {
+					events <- ev.Call
+				}
 			}
 			n++
 			if n%256 == 0 && !pace(n) {

@@ -35,17 +35,36 @@ func parseBody(b []byte) (textproto.MIMEHeader, error) {
 	return textproto.NewReader(bufio.NewReader(bytes.NewReader(b))).ReadMIMEHeader()
 }
 
-// feed runs events straight through a Tracker.
+// feed runs events straight through a Tracker and returns the calls that
+// ended.
 func feed(t testing.TB, tr *Tracker, evs []esltest.Message) []textback.Call {
 	t.Helper()
-	var calls []textback.Call
+	return ended(feedEvents(t, tr, evs))
+}
+
+// feedEvents runs events straight through a Tracker and returns what it
+// reported.
+func feedEvents(t testing.TB, tr *Tracker, evs []esltest.Message) []textback.Event {
+	t.Helper()
+	var out []textback.Event
 	now := time.Unix(1795845300, 0)
 	for _, m := range evs {
 		h, err := parseBody(m.Body)
 		if err != nil {
 			t.Fatalf("parse: %v", err)
 		}
-		calls = append(calls, tr.Handle(h, now)...)
+		out = append(out, tr.Handle(h, now)...)
+	}
+	return out
+}
+
+// ended returns the calls of the CallEnded events among evs.
+func ended(evs []textback.Event) []textback.Call {
+	var calls []textback.Call
+	for _, ev := range evs {
+		if ev.Kind == textback.CallEnded {
+			calls = append(calls, ev.Call)
+		}
 	}
 	return calls
 }
@@ -86,7 +105,9 @@ func runStream(t *testing.T, cfg Config, streams ...[]esltest.Message) []textbac
 	close(out)
 	var calls []textback.Call
 	for ev := range out {
-		calls = append(calls, ev.Call)
+		if ev.Kind == textback.CallEnded {
+			calls = append(calls, ev.Call)
+		}
 	}
 	return calls
 }

@@ -218,11 +218,11 @@ func (s *Source) session(ctx context.Context, out chan<- textback.Event) (time.D
 	release := func(now time.Time, all bool) bool {
 		for q.Len() > 0 && (all || now.Sub(q.items[0].at) >= s.cfg.ReorderWindow || q.Len() > maxHeld) {
 			it := heap.Pop(&q).(held)
-			for _, call := range s.tracker.Handle(it.ev.Headers, now) {
+			for _, ev := range s.tracker.Handle(it.ev.Headers, now) {
 				select {
-				case out <- textback.Event{Call: call}:
+				case out <- ev:
 				case <-ctx.Done():
-					s.log.Warn("call not passed on: stopping", "call_id", call.ID)
+					s.log.Warn("call not passed on: stopping", "call_id", ev.Call.ID, "event", ev.Kind)
 					return false
 				}
 			}

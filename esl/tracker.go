@@ -114,7 +114,7 @@ type Tracker struct {
 	ended   map[string]time.Time // ids of calls and legs reported lately
 	swept   time.Time
 	ev      event
-	results []textback.Call
+	results []textback.Event
 }
 
 type call struct {
@@ -130,6 +130,7 @@ type call struct {
 	callerName        string
 	withheld          bool
 	gateway           bool
+	dialedTo          string // Caller-Destination-Number of the first gateway leg
 
 	answered    bool
 	answerAt    int64 // µs
@@ -179,14 +180,17 @@ func NewTracker(cfg TrackerConfig) *Tracker {
 func (t *Tracker) Len() int { return len(t.calls) }
 
 // Handle takes one event's headers (as eslgo parsed them: canonical keys,
-// URL-encoded values), received at now, and returns the calls that ended
-// with it. Times in the calls are FreeSWITCH's; Decided is now.
-func (t *Tracker) Handle(h textproto.MIMEHeader, now time.Time) []textback.Call {
+// URL-encoded values), received at now, and returns what it did to the
+// calls: a CallAnswered event when a person answered a call (once per call,
+// before its CallEnded; in the same slice when only the A-leg's final event
+// tells), a CallEnded event for each call that ended. Times in the calls
+// are FreeSWITCH's; Decided is now. The slice is reused by the next call.
+func (t *Tracker) Handle(h textproto.MIMEHeader, now time.Time) []textback.Event {
 	t.ev.decode(h, t.didKey)
 	return t.handle(&t.ev, now)
 }
 
-func (t *Tracker) handle(e *event, now time.Time) []textback.Call {
+func (t *Tracker) handle(e *event, now time.Time) []textback.Event {
 	t.results = t.results[:0]
 	if now.Sub(t.swept) >= sweepEvery || now.Before(t.swept) {
 		t.sweep(now)
@@ -223,9 +227,12 @@ func (t *Tracker) handle(e *event, now time.Time) []textback.Call {
 	c.seen = now
 	l.times(e)
 	if l == c.a {
-		t.aLeg(c, e)
+		t.aLeg(c, e, now)
 	} else if e[fGateway] != "" {
 		c.gateway = true
+		if c.dialedTo == "" {
+			c.dialedTo = e[fDest]
+		}
 	}
 	switch e[fName] {
 	case "CHANNEL_CREATE":
@@ -235,14 +242,14 @@ func (t *Tracker) handle(e *event, now time.Time) []textback.Call {
 	case "CHANNEL_EXECUTE":
 		c.execute(l, e[fApp], e[fAppData])
 	case "CHANNEL_BRIDGE":
-		t.bridge(e)
+		t.bridge(e, now)
 	case "CHANNEL_HANGUP_COMPLETE":
 		t.hangup(c, l, e, now)
 	}
 	return t.out()
 }
 
-func (t *Tracker) out() []textback.Call {
+func (t *Tracker) out() []textback.Event {
 	if len(t.results) == 0 {
 		return nil
 	}
@@ -331,7 +338,7 @@ func (l *leg) times(e *event) {
 }
 
 // aLeg reads what the A-leg's events say about the caller.
-func (t *Tracker) aLeg(c *call, e *event) {
+func (t *Tracker) aLeg(c *call, e *event, now time.Time) {
 	if !c.ctxKnown && e[fContext] != "" {
 		c.ctxKnown = true
 		c.context = e[fContext]
@@ -351,7 +358,7 @@ func (t *Tracker) aLeg(c *call, e *event) {
 	}
 	if b := atoi64(e[fBridged]); b > 0 && !c.answered && e[fLastBridgeTo] != "" {
 		if o := t.legs[e[fLastBridgeTo]]; o == nil || !o.loopback {
-			c.answer(b)
+			t.answer(c, b, now)
 		}
 	}
 }
@@ -381,7 +388,7 @@ func (c *call) execute(l *leg, app, data string) {
 
 // bridge handles a CHANNEL_BRIDGE: the A-leg of a call bridged to a partner.
 // It may arrive on either leg (uuid_bridge, mod_callcenter).
-func (t *Tracker) bridge(e *event) {
+func (t *Tracker) bridge(e *event, now time.Time) {
 	a, b := e[fBridgeA], e[fBridgeB]
 	for _, side := range [2][2]string{{a, b}, {b, a}} {
 		c := t.calls[side[0]]
@@ -393,15 +400,18 @@ func (t *Tracker) bridge(e *event) {
 			t.move(p, c) // an agent leg mod_callcenter originated on its own
 		}
 		if p == nil || p.call == c && !p.loopback {
-			c.answer(atoi64(e[fDate]))
+			t.answer(c, atoi64(e[fDate]), now)
 		}
 	}
 }
 
-func (c *call) answer(at int64) {
-	if !c.answered {
-		c.answered, c.answerAt = true, at
+// answer marks c answered at at (µs), and reports it the first time.
+func (t *Tracker) answer(c *call, at int64, now time.Time) {
+	if c.answered {
+		return
 	}
+	c.answered, c.answerAt = true, at
+	t.results = append(t.results, textback.Event{Kind: textback.CallAnswered, Call: c.sofar(now)})
 }
 
 // move moves leg l, alone in a call of its own, into call c.
@@ -491,7 +501,17 @@ func (t *Tracker) finish(c *call, now time.Time) {
 	for _, l := range c.legs {
 		t.ended[l.uuid] = now
 	}
-	a := c.a
+	var ended int64
+	for _, l := range c.legs {
+		ended = max(ended, l.hangup)
+	}
+	r := c.sofar(now)
+	r.Outcome, r.Ended, r.Rang = c.outcome(), micros(ended), c.rang()
+	t.results = append(t.results, textback.Event{Call: r})
+}
+
+// sofar returns c as known so far, without its Outcome, Ended and Rang.
+func (c *call) sofar(now time.Time) textback.Call {
 	dir := textback.Internal
 	switch {
 	case c.inbound:
@@ -499,25 +519,27 @@ func (t *Tracker) finish(c *call, now time.Time) {
 	case c.gateway:
 		dir = textback.Outbound
 	}
-	var ended int64
-	for _, l := range c.legs {
-		ended = max(ended, l.hangup)
+	var started time.Time
+	if c.a != nil {
+		started = micros(c.a.created)
 	}
-	t.results = append(t.results, textback.Call{
+	r := textback.Call{
 		ID:         textback.CallID(c.id),
 		Source:     "esl",
 		Direction:  dir,
-		Outcome:    c.outcome(),
+		Outcome:    textback.Answered,
 		CallerNum:  c.callerNum,
 		CallerName: c.callerName,
 		Withheld:   c.withheld || withheldNumber(c.callerNum),
 		DID:        c.did,
 		Context:    c.context,
-		Started:    micros(a.created),
-		Ended:      micros(ended),
-		Rang:       c.rang(),
+		Started:    started,
 		Decided:    now,
-	})
+	}
+	if dir == textback.Outbound {
+		r.Dialed = c.dialedTo
+	}
+	return r
 }
 
 func (c *call) outcome() textback.Outcome {

@@ -467,6 +467,8 @@ func TestNewFeatureErrors(t *testing.T) {
 			"timezone: required"},
 		"quiet action without quiet hours": {rules.Config{Region: "US", Rules: []rules.Rule{{Name: "m", Message: "x", QuietAction: rules.QuietSkip}}},
 			"quiet_action: needs quiet_hours"},
+		"negative delay": {rules.Config{Region: "US", Rules: []rules.Rule{{Name: "m", Message: "x", Delay: -time.Second}}},
+			"rules[0] (m): delay: -1s is negative"},
 		"{opens} without hours": {rules.Config{Region: "US", Rules: []rules.Rule{{Name: "m", Message: "open {opens}"}}},
 			"message: {opens} needs hours"},
 		"after-hours message without hours": {rules.Config{Region: "US", Rules: []rules.Rule{{Name: "m", Message: "x", AfterHoursMessage: "closed"}}},
@@ -570,4 +572,50 @@ func FuzzSchedule(f *testing.F) {
 			t.Errorf("NotBefore %v before the decision %v", d.NotBefore, at)
 		}
 	})
+}
+
+// TestDecideDelay: a rule's delay holds the text from the decision, later
+// than quiet hours only when it ends later, and marks it as one a redial
+// or a call back cancels.
+func TestDecideDelay(t *testing.T) {
+	policyWith := func(delay time.Duration) *rules.Policy {
+		return policy(t, rules.Config{
+			Region: "US",
+			Rules: []rules.Rule{{Name: "main", Message: "hi", Timezone: zone(t, "America/New_York"),
+				QuietHours: span(t, "21:00-08:00"), Delay: delay}},
+		})
+	}
+	for name, tt := range map[string]struct {
+		delay     time.Duration
+		at        time.Time
+		notBefore time.Time
+		grace     bool
+		detailHas string
+	}{
+		"no delay":                {0, ny(t, "2026-03-02 12:00"), time.Time{}, false, ""},
+		"2m by day":               {2 * time.Minute, ny(t, "2026-03-02 12:00"), ny(t, "2026-03-02 12:02"), true, "held 2m for a redial or a call back"},
+		"quiet hours end later":   {2 * time.Minute, ny(t, "2026-03-02 23:00"), ny(t, "2026-03-03 08:00"), true, "held 2m"},
+		"delay ends after quiet":  {2 * time.Hour, ny(t, "2026-03-03 07:00"), ny(t, "2026-03-03 09:00"), true, "held 2h"},
+		"seconds":                 {3 * time.Second, ny(t, "2026-03-02 12:00"), ny(t, "2026-03-02 12:00").Add(3 * time.Second), true, "held 3s"},
+		"no delay in quiet hours": {0, ny(t, "2026-03-02 23:00"), ny(t, "2026-03-03 08:00"), false, "deferred"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, err := policyWith(tt.delay).Decide(t.Context(), call(from("+12125550123")), tt.at, nil)
+			if err != nil || d.Reason != rules.Send || d.Message == nil {
+				t.Fatalf("Decide() = %s (%s), %v; want send", d.Reason, d.Detail, err)
+			}
+			if !d.NotBefore.Equal(tt.notBefore) || !d.Message.NotBefore.Equal(tt.notBefore) {
+				t.Errorf("NotBefore = %v, Message.NotBefore = %v, want %v (%s)", d.NotBefore, d.Message.NotBefore, tt.notBefore, d.Detail)
+			}
+			if got := !d.Message.Grace.IsZero(); got != tt.grace || tt.grace && !d.Message.Grace.Equal(tt.at) {
+				t.Errorf("Message.Grace = %v, want set %v (at the decision, %v)", d.Message.Grace, tt.grace, tt.at)
+			}
+			if !strings.Contains(d.Detail, tt.detailHas) || !tt.grace && strings.Contains(d.Detail, "held") {
+				t.Errorf("Detail = %q, want it to say %q", d.Detail, tt.detailHas)
+			}
+			if got := policyWith(tt.delay).MaxDelay(); got != tt.delay {
+				t.Errorf("MaxDelay() = %v, want %v", got, tt.delay)
+			}
+		})
+	}
 }

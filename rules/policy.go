@@ -117,6 +117,10 @@ type Rule struct {
 	QuietAction QuietAction
 	// MaxPerHour caps the rule's texts in any hour; 0 is no cap.
 	MaxPerHour int
+	// Delay holds the text this long after the call, for a grace period in
+	// which it is cancelled if the caller gets through on a redial or is
+	// called back (Message.Grace); 0 sends at once.
+	Delay time.Duration
 }
 
 // Policy decides which missed callers get a text. Its settings are
@@ -161,6 +165,7 @@ type rule struct {
 	quiet       Span
 	quietAction QuietAction
 	maxPerHour  int
+	delay       time.Duration
 }
 
 // New checks cfg and makes a Policy of it. The error lists every fault,
@@ -309,6 +314,24 @@ func (p *Policy) compileFilters(cfg Config) []error {
 	return errs
 }
 
+// MaxDelay returns the longest Rule.Delay: how long the daemon must
+// remember who connected with us.
+func (p *Policy) MaxDelay() time.Duration {
+	var d time.Duration
+	for _, r := range p.rules {
+		d = max(d, r.delay)
+	}
+	return d
+}
+
+// Number returns a raw number from the PBX (a caller ID, a number dialed)
+// in E.164, read as Decide reads callers: false for what is no number to
+// text (withheld, an extension, a short code, invalid).
+func (p *Policy) Number(raw string) (textback.Number, bool) {
+	n, _, why := parseCaller(raw, p.region, p.maxExt)
+	return n, why == OK && n != ""
+}
+
 // Warnings are what New found legal but likely wrong: texts longer than one
 // SMS, links and capitals that carriers filter, overlapping hours. Each
 // names its config key, like New's errors.
@@ -448,6 +471,9 @@ func (p *Policy) compile(r Rule) (rule, []error) {
 	if cr.maxPerHour = r.MaxPerHour; cr.maxPerHour < 0 {
 		errs = append(errs, fmt.Errorf("max_per_hour: %d is negative", r.MaxPerHour))
 	}
+	if cr.delay = r.Delay; cr.delay < 0 {
+		errs = append(errs, fmt.Errorf("delay: %s is negative", r.Delay))
+	}
 	tmpl := func(key, text string) *template {
 		t, err := parseTemplate(text)
 		if err != nil {
@@ -541,8 +567,8 @@ type Decision struct {
 	// its after-hours message, if it has one.
 	AfterHours bool
 	// NotBefore is when the text may go, when it must wait for the end of
-	// the caller's quiet hours; zero means at once. Message.NotBefore is
-	// the same.
+	// the caller's quiet hours or of the rule's delay; zero means at once.
+	// Message.NotBefore is the same.
 	NotBefore time.Time
 	// Message is the text to queue when Send is true, and nil otherwise.
 	Message *textback.Message
@@ -716,6 +742,16 @@ func (p *Policy) Decide(ctx context.Context, c textback.Call, now time.Time, h H
 			detail += fmt.Sprintf("; DID %q is no number to text from, so from the default", clip(orUnknown(did)))
 		}
 	}
+	// The delay counts from the decision, made as the call ends: the
+	// PBX's clock, which Call.Ended is on, need not agree with ours.
+	var grace time.Time
+	if r.delay > 0 {
+		grace = now
+		if held := now.Add(r.delay); held.After(notBefore) {
+			notBefore = held
+		}
+		detail += fmt.Sprintf("; held %s for a redial or a call back", roundDuration(r.delay))
+	}
 	d.Send, d.Reason, d.Detail, d.NotBefore = true, Send, detail, notBefore
 	d.Message = &textback.Message{
 		CallID:    c.ID,
@@ -724,6 +760,7 @@ func (p *Policy) Decide(ctx context.Context, c textback.Call, now time.Time, h H
 		From:      from,
 		Body:      p.withSuffix(t.execute(&v)),
 		NotBefore: notBefore,
+		Grace:     grace,
 	}
 	return d, nil
 }

@@ -33,12 +33,14 @@ func (d *DB) Record(ctx context.Context, v textback.Verdict, m *textback.Message
 	c := v.Call
 	res, err := tx.ExecContext(ctx, `
 INSERT INTO calls (call_id, source, direction, outcome, caller_num, caller_name, withheld,
-	did, context, started, ended, rang, decided, caller, send, reason, detail, rule, recorded)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	did, context, started, ended, rang, decided, caller, send, reason, detail, rule, recorded,
+	dialed, party)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (call_id) DO NOTHING`,
 		c.ID, c.Source, c.Direction, c.Outcome, c.CallerNum, c.CallerName, c.Withheld,
 		c.DID, c.Context, timeArg(c.Started), timeArg(c.Ended), int64(c.Rang), timeArg(c.Decided),
-		v.Caller, v.Send, v.Reason, v.Detail, v.Rule, now.UnixNano())
+		v.Caller, v.Send, v.Reason, v.Detail, v.Rule, now.UnixNano(),
+		c.Dialed, v.Party)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: record: call %s: %w", c.ID, err)
 	}
@@ -55,10 +57,11 @@ ON CONFLICT (call_id) DO NOTHING`,
 			due, notBefore = m.NotBefore, m.NotBefore.UnixNano()
 		}
 		err := tx.QueryRowContext(ctx, `
-INSERT INTO texts (call_id, rule, to_number, from_number, body, state, created, next_attempt, not_before)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO texts (call_id, rule, to_number, from_number, body, state, created, next_attempt, not_before, grace)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING id`,
-			c.ID, m.Rule, m.To, m.From, m.Body, textback.Queued, now.UnixNano(), due.UnixNano(), notBefore).Scan(&id)
+			c.ID, m.Rule, m.To, m.From, m.Body, textback.Queued, now.UnixNano(), due.UnixNano(), notBefore,
+			timeArg(m.Grace)).Scan(&id)
 		if err != nil {
 			return 0, fmt.Errorf("sqlite: record: call %s: text: %w", c.ID, err)
 		}
@@ -85,13 +88,38 @@ WHERE to_number = ? AND state IN (?, ?, ?, ?)`,
 	return scanTime(n), n.Valid, nil
 }
 
+// ConnectedSince returns the earliest call journaled at or after since in
+// which a person spoke with n: an inbound call from n that was answered, or
+// an outbound call to n that was (the far end answered). Its time is when
+// it was journaled, as it ended.
+func (d *DB) ConnectedSince(ctx context.Context, n textback.Number, since time.Time) (textback.Connection, bool, error) {
+	if n == "" {
+		return textback.Connection{}, false, nil
+	}
+	var (
+		at  int64
+		dir textback.Direction
+	)
+	err := d.db.QueryRowContext(ctx, `
+SELECT recorded, direction FROM calls
+WHERE party = ? AND recorded >= ? AND outcome = ? AND direction IN (?, ?)
+ORDER BY recorded LIMIT 1`,
+		n, since.UnixNano(), textback.Answered, textback.Inbound, textback.Outbound).Scan(&at, &dir)
+	if errors.Is(err, sql.ErrNoRows) {
+		return textback.Connection{}, false, nil
+	} else if err != nil {
+		return textback.Connection{}, false, fmt.Errorf("sqlite: connected since: %w", err)
+	}
+	return textback.Connection{At: time.Unix(0, at), Direction: dir}, true, nil
+}
+
 // History returns the calls recorded at or after since, newest first, each
 // with its text if it had one.
 func (d *DB) History(ctx context.Context, since time.Time) ([]textback.Entry, error) {
 	rows, err := d.db.QueryContext(ctx, `
 SELECT c.call_id, c.source, c.direction, c.outcome, c.caller_num, c.caller_name, c.withheld,
 	c.did, c.context, c.started, c.ended, c.rang, c.decided,
-	c.caller, c.send, c.reason, c.detail, c.rule, c.recorded, `+textColumns+`
+	c.caller, c.send, c.reason, c.detail, c.rule, c.recorded, c.dialed, c.party, `+textColumns+`
 FROM calls c LEFT JOIN texts t ON t.call_id = c.call_id
 WHERE c.recorded >= ?
 ORDER BY c.recorded DESC, c.id DESC`, since.UnixNano())
@@ -110,7 +138,7 @@ ORDER BY c.recorded DESC, c.id DESC`, since.UnixNano())
 		)
 		dest := append([]any{&c.ID, &c.Source, &c.Direction, &c.Outcome, &c.CallerNum, &c.CallerName, &c.Withheld,
 			&c.DID, &c.Context, &started, &ended, &rang, &decided,
-			&e.Caller, &e.Send, &e.Reason, &e.Detail, &e.Rule, &recorded}, ts.dest()...)
+			&e.Caller, &e.Send, &e.Reason, &e.Detail, &e.Rule, &recorded, &c.Dialed, &e.Party}, ts.dest()...)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("sqlite: history: %w", err)
 		}

@@ -20,13 +20,15 @@ import (
 //	queued, sending → failed        MarkDone: a permanent error, before or after handing over
 //	queued, sending → expired       MarkDone: still undelivered after max_delay
 //	sending → unknown               MarkDone: the daemon died mid-send
+//	queued → cancelled              MarkDone: held for a grace delay, and the caller got through
 var sources = map[textback.State][]textback.State{
-	textback.Sending: {textback.Queued},
-	textback.Sent:    {textback.Sending},
-	textback.Queued:  {textback.Sending},
-	textback.Failed:  {textback.Queued, textback.Sending},
-	textback.Expired: {textback.Queued, textback.Sending},
-	textback.Unknown: {textback.Sending},
+	textback.Sending:   {textback.Queued},
+	textback.Sent:      {textback.Sending},
+	textback.Queued:    {textback.Sending},
+	textback.Failed:    {textback.Queued, textback.Sending},
+	textback.Expired:   {textback.Queued, textback.Sending},
+	textback.Unknown:   {textback.Sending},
+	textback.Cancelled: {textback.Queued},
 }
 
 // textColumns are the columns textScan reads, from texts aliased t. They are
@@ -35,25 +37,27 @@ const textColumns = `COALESCE(t.id, 0), COALESCE(t.call_id, ''), COALESCE(t.rule
 	COALESCE(t.to_number, ''), COALESCE(t.from_number, ''), COALESCE(t.body, ''),
 	COALESCE(t.state, ''), COALESCE(t.attempts, 0), t.created, t.next_attempt, t.done,
 	COALESCE(t.sender, ''), COALESCE(t.provider_id, ''), COALESCE(t.last_error, ''), t.not_before,
-	COALESCE(t.delivery, '')`
+	COALESCE(t.delivery, ''), t.grace`
 
 // textScan reads the textColumns of a row.
 type textScan struct {
 	t                              textback.Text
 	created, next, done, notBefore sql.NullInt64
+	grace                          sql.NullInt64
 }
 
 func (s *textScan) dest() []any {
 	t := &s.t
 	return []any{&t.ID, &t.CallID, &t.Rule, &t.To, &t.From, &t.Body,
 		&t.State, &t.Attempts, &s.created, &s.next, &s.done,
-		&t.Receipt.Sender, &t.Receipt.ProviderID, &t.LastError, &s.notBefore, &t.Delivery}
+		&t.Receipt.Sender, &t.Receipt.ProviderID, &t.LastError, &s.notBefore, &t.Delivery, &s.grace}
 }
 
 func (s *textScan) text() textback.Text {
 	t := s.t
 	t.Created, t.NextAttempt, t.Done = scanTime(s.created), scanTime(s.next), scanTime(s.done)
 	t.NotBefore = scanTime(s.notBefore)
+	t.Grace = scanTime(s.grace)
 	return t
 }
 
@@ -134,14 +138,15 @@ func (d *DB) MarkRetry(ctx context.Context, id int64, reason string, next time.T
 		"last_error = ?, next_attempt = ?", reason, next.UnixNano())
 }
 
-// MarkDone gives a text the final state s (Failed, Expired or Unknown), with
-// the reason as its last error. A text can fail or expire while queued or
-// sending; only a sending one can be unknown.
+// MarkDone gives a text the final state s (Failed, Expired, Unknown or
+// Cancelled), with the reason as its last error. A text can fail or expire
+// while queued or sending; only a sending one can be unknown, and only a
+// queued one cancelled.
 func (d *DB) MarkDone(ctx context.Context, id int64, s textback.State, reason string, now time.Time) error {
 	switch s {
-	case textback.Failed, textback.Expired, textback.Unknown:
+	case textback.Failed, textback.Expired, textback.Unknown, textback.Cancelled:
 	default:
-		return fmt.Errorf("sqlite: mark done: text %d: %q is not failed, expired or unknown", id, s)
+		return fmt.Errorf("sqlite: mark done: text %d: %q is not failed, expired, unknown or cancelled", id, s)
 	}
 	return d.move(ctx, "mark done", id, s, "last_error = ?, done = ?", reason, timeArg(now))
 }
@@ -201,7 +206,7 @@ type Stats struct {
 func (d *DB) Stats(ctx context.Context) (Stats, error) {
 	st := Stats{Texts: map[textback.State]int64{
 		textback.Queued: 0, textback.Sending: 0, textback.Sent: 0,
-		textback.Failed: 0, textback.Expired: 0, textback.Unknown: 0,
+		textback.Failed: 0, textback.Expired: 0, textback.Unknown: 0, textback.Cancelled: 0,
 	}}
 	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM calls`).Scan(&st.Calls); err != nil {
 		return Stats{}, fmt.Errorf("sqlite: stats: %w", err)

@@ -94,6 +94,15 @@ ALTER TABLE texts ADD COLUMN delivery_detail TEXT NOT NULL DEFAULT '';
 ALTER TABLE texts ADD COLUMN delivery_at INTEGER;
 CREATE INDEX texts_provider_id ON texts (sender, provider_id);
 `,
+	// 5: the number an outbound call dialed, the other party of a call in
+	// E.164 (what ConnectedSince matches), and a text held for a grace
+	// delay: when its missed call was decided. NULL: no grace.
+	`
+ALTER TABLE calls ADD COLUMN dialed TEXT NOT NULL DEFAULT '';
+ALTER TABLE calls ADD COLUMN party TEXT NOT NULL DEFAULT '';
+CREATE INDEX calls_party ON calls (party, recorded);
+ALTER TABLE texts ADD COLUMN grace INTEGER;
+`,
 }
 
 // migrate applies the migrations the database lacks, each in a transaction

@@ -379,23 +379,25 @@ func TestTransitions(t *testing.T) {
 	)
 	// To reach a state from queued.
 	path := map[textback.State][]op{
-		textback.Queued:  nil,
-		textback.Sending: {sending},
-		textback.Sent:    {sending, sent},
-		textback.Failed:  {sending, done(textback.Failed)},
-		textback.Expired: {done(textback.Expired)},
-		textback.Unknown: {sending, done(textback.Unknown)},
+		textback.Queued:    nil,
+		textback.Sending:   {sending},
+		textback.Sent:      {sending, sent},
+		textback.Failed:    {sending, done(textback.Failed)},
+		textback.Expired:   {done(textback.Expired)},
+		textback.Unknown:   {sending, done(textback.Unknown)},
+		textback.Cancelled: {done(textback.Cancelled)},
 	}
 	ops := map[string]struct {
 		op   op
 		from []textback.State // where op is allowed
 	}{
-		"MarkSending":       {sending, []textback.State{textback.Queued}},
-		"MarkSent":          {sent, []textback.State{textback.Sending}},
-		"MarkRetry":         {retry, []textback.State{textback.Sending}},
-		"MarkDone(failed)":  {done(textback.Failed), []textback.State{textback.Queued, textback.Sending}},
-		"MarkDone(expired)": {done(textback.Expired), []textback.State{textback.Queued, textback.Sending}},
-		"MarkDone(unknown)": {done(textback.Unknown), []textback.State{textback.Sending}},
+		"MarkSending":         {sending, []textback.State{textback.Queued}},
+		"MarkSent":            {sent, []textback.State{textback.Sending}},
+		"MarkRetry":           {retry, []textback.State{textback.Sending}},
+		"MarkDone(failed)":    {done(textback.Failed), []textback.State{textback.Queued, textback.Sending}},
+		"MarkDone(expired)":   {done(textback.Expired), []textback.State{textback.Queued, textback.Sending}},
+		"MarkDone(unknown)":   {done(textback.Unknown), []textback.State{textback.Sending}},
+		"MarkDone(cancelled)": {done(textback.Cancelled), []textback.State{textback.Queued}},
 	}
 	d, _ := openTest(t)
 	ctx := t.Context()
@@ -480,6 +482,8 @@ func TestLastTexted(t *testing.T) {
 	must(t, d.MarkDone(ctx, id, textback.Failed, "landline", t0.Add(time.Hour)))
 	id = record(t, d, "a2", alice, t0.Add(2*time.Hour))
 	must(t, d.MarkDone(ctx, id, textback.Expired, "carrier down", t0.Add(3*time.Hour)))
+	id = record(t, d, "a-grace", alice, t0.Add(3*time.Hour))
+	must(t, d.MarkDone(ctx, id, textback.Cancelled, "caller got through", t0.Add(3*time.Hour)))
 	check(alice, t0, true)
 
 	// One that may have left does.
@@ -740,7 +744,7 @@ func TestStats(t *testing.T) {
 	}
 	want := Stats{Calls: 4, Texts: map[textback.State]int64{
 		textback.Queued: 1, textback.Sending: 0, textback.Sent: 1,
-		textback.Failed: 0, textback.Expired: 1, textback.Unknown: 0,
+		textback.Failed: 0, textback.Expired: 1, textback.Unknown: 0, textback.Cancelled: 0,
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Stats() mismatch (-want +got):\n%s", diff)
@@ -812,5 +816,72 @@ func TestRecordNotBefore(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConnectedSince: only answered calls with the number, inbound from it
+// or outbound to it, journaled at or after the time, count; the earliest
+// is returned.
+func TestConnectedSince(t *testing.T) {
+	const alice, bob textback.Number = "+13125550101", "+13125550102"
+	d, _ := openTest(t)
+	ctx := t.Context()
+	journal := func(id string, dir textback.Direction, o textback.Outcome, party textback.Number, at time.Time) {
+		t.Helper()
+		v := textback.Verdict{Call: textback.Call{ID: textback.CallID(id), Direction: dir, Outcome: o}, Reason: "x", Party: party}
+		if dir == textback.Outbound {
+			v.Call.Dialed = string(party)
+		}
+		if _, err := d.Record(ctx, v, nil, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	journal("before", textback.Inbound, textback.Answered, alice, t0.Add(-time.Second))
+	journal("missed", textback.Inbound, textback.NoAnswer, alice, t0.Add(time.Second))
+	journal("internal", textback.Internal, textback.Answered, alice, t0.Add(2*time.Second))
+	journal("bob", textback.Inbound, textback.Answered, bob, t0.Add(3*time.Second))
+	journal("callback", textback.Outbound, textback.Answered, alice, t0.Add(4*time.Second))
+	journal("redial", textback.Inbound, textback.Answered, alice, t0.Add(5*time.Second))
+	for name, tt := range map[string]struct {
+		n     textback.Number
+		since time.Time
+		want  textback.Connection
+		ok    bool
+	}{
+		"call back first":   {alice, t0, textback.Connection{At: t0.Add(4 * time.Second), Direction: textback.Outbound}, true},
+		"then the redial":   {alice, t0.Add(5 * time.Second), textback.Connection{At: t0.Add(5 * time.Second), Direction: textback.Inbound}, true},
+		"nothing after":     {alice, t0.Add(6 * time.Second), textback.Connection{}, false},
+		"another number":    {bob, t0, textback.Connection{At: t0.Add(3 * time.Second), Direction: textback.Inbound}, true},
+		"a stranger":        {"+13125550199", t0.Add(-time.Hour), textback.Connection{}, false},
+		"no number matches": {"", t0.Add(-time.Hour), textback.Connection{}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, ok, err := d.ConnectedSince(ctx, tt.n, tt.since)
+			if err != nil || ok != tt.ok || !got.At.Equal(tt.want.At) || got.Direction != tt.want.Direction {
+				t.Errorf("ConnectedSince() = %+v, %v, %v; want %+v, %v, nil", got, ok, err, tt.want, tt.ok)
+			}
+		})
+	}
+	// The journal keeps what it was given.
+	hs, err := d.History(ctx, t0.Add(4*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hs) != 2 || hs[1].Call.Dialed != string(alice) || hs[1].Party != alice || hs[0].Party != alice {
+		t.Errorf("History() = %+v, want the call back with Dialed and Party %s", hs, alice)
+	}
+}
+
+// TestGraceRoundTrip: a text's grace comes back from Due.
+func TestGraceRoundTrip(t *testing.T) {
+	d, _ := openTest(t)
+	m := text("g", "+13125550101")
+	m.NotBefore, m.Grace = t0.Add(2*time.Minute), t0
+	if _, err := d.Record(t.Context(), missed("g", "+13125550101", t0), m, t0); err != nil {
+		t.Fatal(err)
+	}
+	due, err := d.Due(t.Context(), t0.Add(2*time.Minute), 10)
+	if err != nil || len(due) != 1 || !due[0].Grace.Equal(t0) {
+		t.Fatalf("Due() = %+v, %v; want one text with Grace %v", due, err, t0)
 	}
 }

@@ -94,6 +94,9 @@ type RuleConfig struct {
 	QuietHours        rules.Span        `toml:"quiet_hours"`
 	QuietAction       rules.QuietAction `toml:"quiet_action"`
 	MaxPerHour        int               `toml:"max_per_hour"`
+	// Delay holds the text after the call; a redial that gets through or
+	// a call back answered in the meantime cancels it.
+	Delay Duration `toml:"delay"`
 }
 
 // MessagesConfig is a rule's [rules.messages] table: a text per outcome,

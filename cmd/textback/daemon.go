@@ -49,11 +49,17 @@ type daemon struct {
 	started func()
 }
 
-// handle decides one call, journals the verdict and queues its text in one
-// transaction, and wakes the outbox.
+// handle decides one call that ended, journals the verdict and queues its
+// text in one transaction, and wakes the outbox. A call answered, or one
+// that ended answered, is noted as a connection with its other party.
 func (d *daemon) handle(ctx context.Context, ev textback.Event) error {
 	c := ev.Call
 	now := d.now()
+	party := d.party(c)
+	if ev.Kind == textback.CallAnswered {
+		d.connected(party, c.Direction, now)
+		return nil
+	}
 	dec, err := d.policy.Decide(ctx, c, now, d.store)
 	if err != nil {
 		return fmt.Errorf("decide call %s: %w", c.ID, err)
@@ -61,6 +67,11 @@ func (d *daemon) handle(ctx context.Context, ev textback.Event) error {
 	v := textback.Verdict{
 		Call: c, Caller: dec.Caller, Send: dec.Send,
 		Reason: string(dec.Reason), Detail: dec.Detail, Rule: dec.Rule,
+		Party: party,
+	}
+	if c.Outcome == textback.Answered {
+		// The CallAnswered event may have been missed (a reconnect).
+		d.connected(party, c.Direction, now)
 	}
 	id, err := d.store.Record(ctx, v, dec.Message, now)
 	if errors.Is(err, textback.ErrDuplicateCall) {
@@ -101,6 +112,33 @@ func (d *daemon) handle(ctx context.Context, ev textback.Event) error {
 		d.outbox.Wake()
 	}
 	return nil
+}
+
+// party returns the other end of c in E.164: the caller of an inbound
+// call, the number an outbound call dialed; "" for anything else.
+func (d *daemon) party(c textback.Call) textback.Number {
+	raw := c.CallerNum
+	switch c.Direction {
+	case textback.Inbound:
+	case textback.Outbound:
+		raw = c.Dialed
+	default:
+		return ""
+	}
+	n, ok := d.policy.Number(raw)
+	if !ok {
+		return ""
+	}
+	return n
+}
+
+// connected notes that a person here spoke with n, when some rule holds
+// texts for a grace delay.
+func (d *daemon) connected(n textback.Number, dir textback.Direction, at time.Time) {
+	if n == "" || d.outbox == nil {
+		return
+	}
+	d.outbox.conns.add(n, textback.Connection{At: at, Direction: dir}, d.policy.MaxDelay())
 }
 
 func verdictWord(send bool) string {
@@ -323,6 +361,7 @@ func buildPolicy(cfg *Config) (*rules.Policy, error) {
 			Messages: r.Messages.byOutcome(), AfterHoursMessage: r.AfterHoursMessage,
 			Hours: r.Hours, Timezone: r.Timezone, Holidays: r.Holidays,
 			QuietHours: r.QuietHours, QuietAction: r.QuietAction, MaxPerHour: r.MaxPerHour,
+			Delay: time.Duration(r.Delay),
 		})
 	}
 	p, err := rules.New(rc)

@@ -157,7 +157,7 @@ func (r readiness) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // /healthz, /readyz and /metrics until ctx is done. Listening happens
 // before it returns, so a port in use is an error at start-up, not a line
 // in the log later.
-func serveHTTP(ctx context.Context, cfg *Config, store replies.Store, forward textback.Sender, obs observability, log *slog.Logger) (wait func(), err error) {
+func serveHTTP(ctx context.Context, cfg *Config, sink webhook.Sink, obs observability, log *slog.Logger) (wait func(), err error) {
 	if cfg.HTTP.Listen == "" {
 		return func() {}, nil
 	}
@@ -165,11 +165,7 @@ func serveHTTP(ctx context.Context, cfg *Config, store replies.Store, forward te
 	if err != nil {
 		return nil, err
 	}
-	rc, err := cfg.repliesConfig(forward)
-	if err != nil {
-		return nil, err
-	}
-	hooks := webhook.New(wc, replies.New(rc, store, forward, log.With("component", "replies")), log.With("component", "webhook"))
+	hooks := webhook.New(wc, sink, log.With("component", "webhook"))
 	mux := http.NewServeMux()
 	mux.Handle("/webhook/", hooks)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })

@@ -30,6 +30,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/textback/textback/metrics"
+	"github.com/textback/textback/replies"
 	"github.com/textback/textback/rules"
 	"github.com/textback/textback/sqlite"
 )
@@ -74,6 +75,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		simulateCmd(load, stdout),
 		sendTestCmd(load, stdout, stderr),
 		historyCmd(load, stdout),
+		modemCmd(load, stdout),
 		reportCmd(load, stdout),
 		optoutCmd(load, stdout),
 		&cobra.Command{
@@ -218,7 +220,17 @@ func runCmd(load func() (Config, error), stderr io.Writer) *cobra.Command {
 			if p, ok := c.source.(interface{ Connected() bool }); ok {
 				obs.ready.pbx = p
 			}
-			waitHTTP, err := serveHTTP(ctx, &cfg, countInbound{db, m}, c.sender, obs, log)
+			// One replies handler for the carriers' webhooks and the modem's
+			// received texts, so that both share what is still owed a forward.
+			rc, err := cfg.repliesConfig(c.sender)
+			if err != nil {
+				return err
+			}
+			rh := replies.New(rc, countInbound{db, m}, c.sender, log.With("component", "replies"))
+			if c.sender.pool != nil {
+				c.sender.pool.SetSink(rh)
+			}
+			waitHTTP, err := serveHTTP(ctx, &cfg, rh, obs, log)
 			if err != nil {
 				return err
 			}

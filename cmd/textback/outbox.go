@@ -33,6 +33,9 @@ type outbox struct {
 	metrics *metrics.Metrics
 	// beat is the loop's heartbeat for the watchdog; nil: none.
 	beat *heartbeat
+	// conns are the recent connections the event loop saw: with the
+	// journal, they cancel a text held for a grace delay.
+	conns *connections
 
 	mu sync.Mutex
 	// decided holds, for the texts queued since the daemon started, when
@@ -49,6 +52,7 @@ func newOutbox(store textback.Store, sender textback.Sender, maxDelay time.Durat
 		now:         time.Now,
 		wake:        make(chan struct{}, 1),
 		decided:     make(map[int64]time.Time),
+		conns:       newConnections(),
 	}
 }
 
@@ -157,6 +161,21 @@ func (o *outbox) drain(ctx context.Context) error {
 func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 	log := o.log.With("id", t.ID, "call_id", t.CallID, "to", t.To)
 	now := o.now()
+	if !t.Grace.IsZero() {
+		c, ok, err := o.connected(ctx, t.To, t.Grace)
+		if err != nil {
+			return err
+		}
+		if ok {
+			reason := fmt.Sprintf("caller got through at %s on a redial", c.At.Local().Format("15:04:05"))
+			if c.Direction == textback.Outbound {
+				reason = fmt.Sprintf("called back at %s", c.At.Local().Format("15:04:05"))
+			}
+			log.Info("sms cancelled", "reason", reason)
+			o.done(t.ID, textback.Cancelled)
+			return o.store.MarkDone(ctx, t.ID, textback.Cancelled, reason, now)
+		}
+	}
 	// A text deferred to the end of the caller's quiet hours was meant to
 	// go then: its max_delay counts from then, not from the call.
 	start := t.Created
@@ -228,6 +247,20 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 		o.metrics.Text("retry")
 		return o.store.MarkRetry(ctx, t.ID, err.Error(), done.Add(wait))
 	}
+}
+
+// connected reports whether n spoke with a person here at or after since:
+// what the event loop saw lately, else what the journal holds (it covers a
+// restart during the delay).
+func (o *outbox) connected(ctx context.Context, n textback.Number, since time.Time) (textback.Connection, bool, error) {
+	if c, ok := o.conns.since(n, since); ok {
+		return c, true, nil
+	}
+	c, ok, err := o.store.ConnectedSince(ctx, n, since)
+	if err != nil {
+		return textback.Connection{}, false, fmt.Errorf("outbox: %w", err)
+	}
+	return c, ok, nil
 }
 
 // done counts a text that reached a final state other than sent.

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -237,5 +239,122 @@ func TestOutboxDeferred(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestOutboxGrace: a text held for a grace delay goes out when it ends,
+// unless the caller connected with us after the missed call: then it is
+// cancelled, whether the event loop saw it or only the journal holds it.
+func TestOutboxGrace(t *testing.T) {
+	const caller textback.Number = "+13125550101"
+	const delay = 2 * time.Minute
+	for name, tt := range map[string]struct {
+		after      time.Duration // after the missed call, when what happens happens
+		conn       *textback.Connection
+		journal    *textback.Verdict
+		to         textback.Number // who connected; empty: the caller
+		wantState  textback.State
+		wantReason string
+	}{
+		"nothing in the delay: sent": {wantState: textback.Sent},
+		"redial got through": {after: 30 * time.Second, conn: &textback.Connection{Direction: textback.Inbound},
+			wantState: textback.Cancelled, wantReason: "on a redial"},
+		"called back": {after: 90 * time.Second, conn: &textback.Connection{Direction: textback.Outbound},
+			wantState: textback.Cancelled, wantReason: "called back at"},
+		"someone else got through": {after: 30 * time.Second, conn: &textback.Connection{Direction: textback.Inbound},
+			to: "+13125550102", wantState: textback.Sent},
+		"connected before the missed call": {after: -time.Minute, conn: &textback.Connection{Direction: textback.Inbound},
+			wantState: textback.Sent},
+		"journal only: redial answered before a restart": {after: 30 * time.Second,
+			journal:   &textback.Verdict{Call: textback.Call{ID: "redial", Direction: textback.Inbound, Outcome: textback.Answered}, Reason: "answered"},
+			wantState: textback.Cancelled, wantReason: "on a redial"},
+		"journal only: the redial was missed too": {after: 30 * time.Second,
+			journal:   &textback.Verdict{Call: textback.Call{ID: "redial", Direction: textback.Inbound, Outcome: textback.NoAnswer}, Reason: "cooldown"},
+			wantState: textback.Sent},
+		"journal only: called back": {after: 30 * time.Second,
+			journal:   &textback.Verdict{Call: textback.Call{ID: "callback", Direction: textback.Outbound, Outcome: textback.Answered, Dialed: "3125550101"}, Reason: "not_inbound"},
+			wantState: textback.Cancelled, wantReason: "called back at"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				start := time.Now()
+				v := textback.Verdict{Call: textback.Call{ID: "missed", Direction: textback.Inbound, Outcome: textback.NoAnswer},
+					Caller: caller, Send: true, Reason: "send", Party: caller}
+				m := &textback.Message{To: caller, Body: "hi", NotBefore: start.Add(delay), Grace: start}
+				if _, err := db.Record(context.Background(), v, m, start); err != nil {
+					t.Fatal(err)
+				}
+				snd := &scriptedSender{}
+				ob := newOutbox(db, snd, 15*time.Minute, slog.New(slog.DiscardHandler))
+				to := cmp.Or(tt.to, caller)
+				if tt.conn != nil && tt.after < 0 {
+					ob.conns.add(to, textback.Connection{At: start.Add(tt.after), Direction: tt.conn.Direction}, delay)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error)
+				go func() { done <- ob.Run(ctx) }()
+				if tt.after > 0 {
+					time.Sleep(tt.after)
+					if tt.conn != nil {
+						ob.conns.add(to, textback.Connection{At: time.Now(), Direction: tt.conn.Direction}, delay)
+					}
+					if j := tt.journal; j != nil {
+						j.Party = to
+						if _, err := db.Record(context.Background(), *j, nil, time.Now()); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				time.Sleep(10 * time.Minute)
+				synctest.Wait()
+				cancel()
+				if err := <-done; err != nil {
+					t.Fatalf("Run() = %v", err)
+				}
+				got := textState(t, db, "missed")
+				if got.State != tt.wantState || !strings.Contains(got.LastError, tt.wantReason) {
+					t.Errorf("text is %s (%q), want %s (%q)", got.State, got.LastError, tt.wantState, tt.wantReason)
+				}
+				wantCalls := 0
+				if tt.wantState == textback.Sent {
+					wantCalls = 1
+					if at := snd.at[0]; at.Sub(start) < delay {
+						t.Errorf("sent %v after the call, before the delay %v", at.Sub(start), delay)
+					}
+				}
+				if snd.calls() != wantCalls {
+					t.Errorf("sender called %d times, want %d", snd.calls(), wantCalls)
+				}
+			})
+		})
+	}
+}
+
+// TestConnectionsBounded: entries older than the longest delay go, and a
+// zero delay keeps none.
+func TestConnectionsBounded(t *testing.T) {
+	cs := newConnections()
+	t0 := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	for i := range 100 {
+		cs.add(textback.Number(fmt.Sprintf("+1312555%04d", i)), textback.Connection{At: t0.Add(time.Duration(i) * time.Second)}, time.Minute)
+	}
+	cs.add("+13125559999", textback.Connection{At: t0.Add(10 * time.Minute)}, time.Minute)
+	if n := cs.len(); n != 1 {
+		t.Errorf("%d numbers remembered after 10 minutes with a 1m delay, want 1", n)
+	}
+	if _, ok := cs.since("+13125559999", t0); !ok {
+		t.Error("the latest connection is forgotten")
+	}
+	if _, ok := cs.since("+13125559999", t0.Add(11*time.Minute)); ok {
+		t.Error("a connection before since counts")
+	}
+	cs.add("+13125559998", textback.Connection{At: t0.Add(11 * time.Minute)}, 0)
+	if n := cs.len(); n != 0 {
+		t.Errorf("%d numbers remembered with no delay, want 0", n)
 	}
 }

@@ -243,6 +243,9 @@ type senders struct {
 	runners []runner
 	// modems is the modem pool's health, nil without a modem sender.
 	modems func() []modem.Health
+	// pool is the modem sender, nil without one: the texts it receives go
+	// to the same replies handler as the carriers' webhooks.
+	pool *modem.Pool
 }
 
 // buildSenders makes the configured senders: each behind its rate limit,
@@ -260,7 +263,7 @@ func buildSenders(cfg *Config, log *slog.Logger) (senders, error) {
 			out.runners = append(out.runners, r)
 		}
 		if p, ok := snd.(*modem.Pool); ok {
-			out.modems = p.Health
+			out.modems, out.pool = p.Health, p
 		}
 		if rate > 0 {
 			snd = sms.Limited(snd, rate, 1)
