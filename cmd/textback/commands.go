@@ -370,7 +370,10 @@ func historyCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 				return err
 			}
 			if caller != "" {
-				entries = slices.DeleteFunc(entries, func(e textback.Entry) bool { return e.Caller != caller })
+				// The caller's calls, answered ones included (their verdict stops
+				// before the number is read, so Party holds it), and the
+				// calls staff placed to that number.
+				entries = slices.DeleteFunc(entries, func(e textback.Entry) bool { return e.Caller != caller && e.Party != caller })
 			}
 			if asJSON {
 				return writeHistoryJSON(stdout, entries)
@@ -380,7 +383,7 @@ func historyCmd(load func() (Config, error), stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&since, "since", "7d", "how far back: a duration (24h, 30d) or a date (2026-03-01)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, one object per call")
-	cmd.Flags().StringVar(&number, "number", "", "only the calls of this caller (any format; read in default_region)")
+	cmd.Flags().StringVar(&number, "number", "", "only the calls from or to this number (any format; read in default_region)")
 	return cmd
 }
 
@@ -404,6 +407,7 @@ type historyJSON struct {
 	Direction string    `json:"direction"`
 	Outcome   string    `json:"outcome,omitempty"`
 	Caller    string    `json:"caller,omitempty"`
+	Party     string    `json:"party,omitempty"` // the other end, E.164: the caller, or the number staff called
 	CallerRaw string    `json:"caller_raw"`
 	DID       string    `json:"did"`
 	Rang      float64   `json:"rang_seconds"`
@@ -431,7 +435,7 @@ type textJSON struct {
 func toHistoryJSON(e textback.Entry) historyJSON {
 	h := historyJSON{
 		CallID: string(e.Call.ID), Recorded: e.Recorded, Direction: string(e.Call.Direction),
-		Caller: string(e.Caller), CallerRaw: e.Call.CallerNum, DID: e.Call.DID, Rang: e.Call.Rang.Seconds(),
+		Caller: string(e.Caller), Party: string(e.Party), CallerRaw: e.Call.CallerNum, DID: e.Call.DID, Rang: e.Call.Rang.Seconds(),
 		Send: e.Send, Reason: e.Reason, Detail: e.Detail, Rule: e.Rule,
 	}
 	if e.Call.Direction == textback.Inbound {

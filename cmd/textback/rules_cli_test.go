@@ -114,7 +114,7 @@ func journalCalls(t *testing.T, dir string, callers ...textback.Number) {
 	now := time.Now()
 	for i, c := range callers {
 		v := textback.Verdict{Call: textback.Call{ID: textback.CallID("c" + string(rune('a'+i))), Direction: textback.Inbound,
-			Outcome: textback.NoAnswer, CallerNum: string(c)}, Caller: c, Reason: "cooldown"}
+			Outcome: textback.NoAnswer, CallerNum: string(c)}, Caller: c, Party: c, Reason: "cooldown"}
 		if _, err := db.Record(context.Background(), v, nil, now); err != nil {
 			t.Fatal(err)
 		}
@@ -124,12 +124,29 @@ func journalCalls(t *testing.T, dir string, callers ...textback.Number) {
 func TestHistoryNumber(t *testing.T) {
 	dir, cfg := offlineConfig(t, "")
 	journalCalls(t, dir, "+13125550101", "+13125550102", "+13125550101")
+	// An answered call from the caller (its verdict stops before the caller
+	// is read) and a call back from staff: both are the caller's history.
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "textback.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []textback.Verdict{
+		{Call: textback.Call{ID: "answered", Direction: textback.Inbound, Outcome: textback.Answered, CallerNum: "3125550101"},
+			Party: "+13125550101", Reason: "answered"},
+		{Call: textback.Call{ID: "callback", Direction: textback.Outbound, CallerNum: "101", Dialed: "13125550101"},
+			Party: "+13125550101", Reason: "not_inbound"},
+	} {
+		if _, err := db.Record(context.Background(), v, nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
 	for name, tt := range map[string]struct {
 		number string
 		want   int
 	}{
-		"every call":         {"", 3},
-		"national format":    {"(312) 555-0101", 2},
+		"every call":         {"", 5},
+		"national format":    {"(312) 555-0101", 4},
 		"E.164":              {"+13125550102", 1},
 		"a number not there": {"+13125550199", 0},
 	} {
@@ -147,8 +164,8 @@ func TestHistoryNumber(t *testing.T) {
 				t.Errorf("%d calls, want %d: %s", len(hs), tt.want, out)
 			}
 			for _, h := range hs {
-				if tt.number != "" && h.Caller[len(h.Caller)-4:] != tt.number[len(tt.number)-4:] {
-					t.Errorf("call of %s listed for %s", h.Caller, tt.number)
+				if tt.number != "" && !strings.HasSuffix(h.Party, tt.number[len(tt.number)-4:]) {
+					t.Errorf("call of %s (%s) listed for %s", h.Party, h.Caller, tt.number)
 				}
 			}
 		})
