@@ -366,12 +366,17 @@ func (c *Conn) Err() error {
 // ctx ends before the response, the connection stays up and the late
 // response is dropped.
 func (c *Conn) Action(ctx context.Context, name string, fields ...Field) (Frame, error) {
+	return c.action(ctx, c.newID(), name, fields...)
+}
+
+// action is Action with the ActionID chosen by the caller, who can then
+// pick out the events of an EventList by it.
+func (c *Conn) action(ctx context.Context, id, name string, fields ...Field) (Frame, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.ActionTimeout)
 		defer cancel()
 	}
-	id := c.newID()
 	b, err := appendAction(nil, name, id, fields)
 	if err != nil {
 		return Frame{}, err

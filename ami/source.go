@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -61,6 +62,9 @@ type Source struct {
 
 	connected atomic.Bool
 	running   atomic.Bool
+	// resyncWarned is set once the refusal of CoreShowChannels was logged;
+	// Run's goroutine only.
+	resyncWarned bool
 
 	backoffMin, backoffMax, backoffReset time.Duration
 }
@@ -147,8 +151,20 @@ func (s *Source) session(ctx context.Context, out chan<- textback.Event) (time.D
 	if err != nil {
 		return 0, err
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // after Close, which ends the list action
 	defer c.Close()
 	start := time.Now()
+	// Re-sync the calls in progress: ask for the channels up now while the
+	// events flow on (a list held back behind a full Events channel would
+	// never come), and pick the list out of them by its ActionID.
+	listID := c.newID()
+	var list []Frame
+	listErr := make(chan error, 1)
+	wg.Go(func() {
+		_, err := c.action(ctx, listID, "CoreShowChannels")
+		listErr <- err
+	})
 	up := func() time.Duration { return max(time.Since(start), time.Nanosecond) }
 	s.connected.Store(true)
 	defer s.connected.Store(false)
@@ -163,13 +179,36 @@ func (s *Source) session(ctx context.Context, out chan<- textback.Event) (time.D
 			c.Logoff(lctx)
 			cancel()
 			return up(), ctx.Err()
+		case err := <-listErr:
+			listErr = nil
+			if err != nil {
+				listID, list = "", nil
+				s.resyncFailed(err)
+			}
+			continue
 		case fr, ok := <-c.Events():
 			if !ok {
 				return up(), c.Err()
 			}
 			f = fr
 		}
-		for _, ev := range s.handle(f, time.Now()) {
+		var evs []textback.Event
+		if listID != "" && f.Get("ActionID") == listID {
+			switch f.Event() {
+			case "CoreShowChannel":
+				if len(list) < maxListed {
+					list = append(list, f)
+				}
+			case "CoreShowChannelsComplete":
+				before := s.tracker.Len()
+				evs = s.tracker.Resync(list, start, time.Now())
+				s.log.Info("ami calls in progress re-synced", "channels", len(list), "calls_before", before, "calls", s.tracker.Len(), "events", len(evs))
+				listID, list = "", nil
+			}
+		} else {
+			evs = s.handle(f, time.Now())
+		}
+		for _, ev := range evs {
 			if ev.Call.Source == "" {
 				ev.Call.Source = "ami"
 			}
@@ -180,6 +219,26 @@ func (s *Source) session(ctx context.Context, out chan<- textback.Event) (time.D
 			}
 		}
 	}
+}
+
+// maxListed bounds the CoreShowChannel events kept for one re-sync.
+const maxListed = 100000
+
+// resyncFailed logs why CoreShowChannels failed: a refusal once per
+// Source, at Warn, naming the fix; anything else (the link went down
+// meanwhile, no answer in time) at Debug, as the next connection tries again.
+func (s *Source) resyncFailed(err error) {
+	var re *ResponseError
+	if !errors.As(err, &re) {
+		s.log.Debug("ami re-sync of calls in progress failed", "err", err)
+		return
+	}
+	if s.resyncWarned {
+		return
+	}
+	s.resyncWarned = true
+	s.log.Warn("ami CoreShowChannels refused: calls whose hangup is lost in an outage are dropped unreported after 6h; give the manager user write = reporting in manager.conf",
+		"user", s.cfg.Username, "err", err)
 }
 
 // Check connects, logs in with events off, pings once and logs off: what

@@ -139,14 +139,15 @@ type channel struct {
 	uniqueid string
 	name     string
 	call     *call
-	partner  *channel // the other half of a Local pair
-	bridge   string   // BridgeUniqueid of the bridge it is in, if any
-	mark     uint64   // the search epoch that last visited it
-	local    bool     // Local/...;1 or ;2
-	machine  bool     // a channel no person speaks on (ConfBridge announcer, Snoop, ...)
-	trunk    bool     // not the first, not Local, created in an inbound context: a trunk leg
-	dialing  bool     // a leg dialed and not yet ended
-	gone     bool     // hung up
+	partner  *channel  // the other half of a Local pair
+	bridge   string    // BridgeUniqueid of the bridge it is in, if any
+	mark     uint64    // the search epoch that last visited it
+	local    bool      // Local/...;1 or ;2
+	machine  bool      // a channel no person speaks on (ConfBridge announcer, Snoop, ...)
+	trunk    bool      // not the first, not Local, created in an inbound context: a trunk leg
+	dialing  bool      // a leg dialed and not yet ended
+	gone     bool      // hung up
+	seen     time.Time // local time of its last event, for Resync
 }
 
 // NewTracker returns a Tracker.
@@ -217,7 +218,7 @@ func (t *Tracker) Handle(f Frame, now time.Time) []textback.Event {
 			return t.out()
 		}
 	}
-	c.seen = now
+	c.seen, ch.seen = now, now
 	t.apply(c, ch, ts, now)
 	return t.out()
 }
@@ -567,7 +568,7 @@ func (t *Tracker) addChannel(c *call, uid string, ts time.Time) *channel {
 		c.callerName = strings.Clone(e[fCallerIDName])
 		c.context = strings.Clone(e[fContext])
 		c.started = ts
-	} else if !ch.local && e[fEvent] == "Newchannel" && t.isInbound(e[fContext]) {
+	} else if !ch.local && (e[fEvent] == "Newchannel" || e[fEvent] == "CoreShowChannel") && t.isInbound(e[fContext]) {
 		c.trunkLeg, ch.trunk = true, true
 	}
 	return ch

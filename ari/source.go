@@ -86,6 +86,9 @@ const (
 	expireEvery = 100 * time.Millisecond
 	// maxBody bounds the HTTP answers read.
 	maxBody = 1 << 20
+	// maxList bounds a listing of channels or bridges: about 16000
+	// channels of 1 KiB.
+	maxList = 16 << 20
 	// maxConns caps the HTTP connections to Asterisk, all kept alive: a
 	// wave of calls reuses them instead of dialing, and a larger one waits
 	// for one rather than taking more of Asterisk's HTTP threads (http.conf
@@ -115,6 +118,9 @@ type Source struct {
 
 	connected atomic.Bool
 	running   atomic.Bool
+	// resyncWarned is set once a failed listing was logged at Warn; Run's
+	// goroutine only.
+	resyncWarned bool
 
 	backoffMin, backoffMax, backoffReset time.Duration
 }
@@ -250,6 +256,25 @@ func (s *Source) session(r *run) (time.Duration, error) {
 	defer s.connected.Store(false)
 	s.log.Info("ari connected", "version", info.SystemInfo.Version, "user", s.cfg.Username,
 		"application", s.cfg.Application, "calls_in_progress", s.tracker.Len())
+	// Re-sync the calls in progress. The websocket is open first, so no
+	// event after the listing is missed. The events already queued go
+	// first: a listing older than them would bring back a channel they
+	// destroyed. The events that come while it loads go after: Resync
+	// leaves alone the channels heard of since the websocket opened.
+	if err := s.handle(r, q); err != nil {
+		return up(), err
+	}
+	if chans, bridges, err := s.listing(ctx); err != nil {
+		s.resyncFailed(err)
+	} else {
+		before := s.tracker.Len()
+		evs := s.tracker.Resync(chans, bridges, start, time.Now())
+		s.log.Info("ari calls in progress re-synced", "channels", len(chans), "bridges", len(bridges), "calls_before", before, "calls", s.tracker.Len(), "events", len(evs))
+		s.emit(r, evs)
+		for _, id := range s.tracker.Lookups() {
+			r.lookups.Go(func() { s.lookup(r, id) })
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -314,6 +339,50 @@ func (s *Source) lookup(r *run, id string) {
 	case r.results <- presResult{id, pres}:
 	case <-r.ctx.Done():
 	}
+}
+
+// listing fetches the channels and bridges Asterisk has now, bounded by
+// DialTimeout.
+func (s *Source) listing(ctx context.Context) ([]Channel, []Bridge, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
+	defer cancel()
+	fetch := func(what string) ([]byte, error) {
+		body, code, err := s.getN(ctx, s.base+"/ari/"+what, maxList)
+		if err != nil {
+			return nil, fmt.Errorf("ari: get %s: %w", what, err)
+		}
+		if code != http.StatusOK {
+			return nil, fmt.Errorf("ari: get %s: HTTP %d", what, code)
+		}
+		return body, nil
+	}
+	b, err := fetch("channels")
+	if err != nil {
+		return nil, nil, err
+	}
+	chans, err := ParseChannels(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if b, err = fetch("bridges"); err != nil {
+		return nil, nil, err
+	}
+	bridges, err := ParseBridges(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return chans, bridges, nil
+}
+
+// resyncFailed logs a failed listing: at Warn once per Source, then at
+// Debug.
+func (s *Source) resyncFailed(err error) {
+	if s.resyncWarned {
+		s.log.Debug("ari re-sync of calls in progress failed", "err", err)
+		return
+	}
+	s.resyncWarned = true
+	s.log.Warn("ari listing of channels failed: calls whose hangup is lost in an outage are dropped unreported after 6h", "err", err)
 }
 
 // read receives and decodes events into q until the websocket fails.
@@ -430,6 +499,11 @@ func (s *Source) Variable(ctx context.Context, id, name string) (string, error) 
 
 // get does an authenticated GET and returns the body (bounded) and status.
 func (s *Source) get(ctx context.Context, u string) ([]byte, int, error) {
+	return s.getN(ctx, u, maxBody)
+}
+
+// getN is get with a bound of its own.
+func (s *Source) getN(ctx context.Context, u string, limit int64) ([]byte, int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, 0, err
@@ -440,7 +514,7 @@ func (s *Source) get(ctx context.Context, u string) ([]byte, int, error) {
 		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
 		return nil, 0, err
 	}

@@ -133,6 +133,11 @@ type Tracker struct {
 	seq     uint64
 	stack   []*channel
 	results []textback.Event
+
+	// missing are the channels the last Resync did not find, to be ended
+	// at missingAt unless an event of theirs comes after missingSince.
+	missing                              []*channel
+	missingSince, missingAt, missingSeen time.Time
 }
 
 // call is the state of one group of channels.
@@ -177,6 +182,7 @@ type channel struct {
 	dialing bool
 	gone    bool
 	created time.Time
+	seen    time.Time // local time of its last event, for Resync
 
 	inbound    bool
 	context    string
@@ -268,6 +274,7 @@ func (t *Tracker) Expire(now time.Time) []textback.Event {
 			t.release(c, now)
 		}
 	}
+	t.endMissing(now)
 	return t.out()
 }
 
@@ -356,7 +363,7 @@ func (t *Tracker) channel(d *cari.ChannelData, now time.Time) *channel {
 	}
 	ch := t.chans[d.ID]
 	if ch != nil {
-		ch.call.seen = now
+		ch.call.seen, ch.seen = now, now
 	}
 	return ch
 }
@@ -376,6 +383,7 @@ func (t *Tracker) created(d *cari.ChannelData, ts, now time.Time) {
 		t.forget(oldest)
 	}
 	ch := t.newChannel(d, ts)
+	ch.seen = now
 	t.seq++
 	c := &call{id: d.ID, seq: t.seq, first: ch, chans: make([]*channel, 1, 4), live: 1, seen: now, started: ts, ended: ts}
 	c.chans[0] = ch
@@ -505,6 +513,9 @@ func (t *Tracker) merge(from, into *call, ts, now time.Time) {
 }
 
 func (t *Tracker) enterBridge(ch *channel, bridge string, ts, now time.Time) {
+	if ch.bridge == bridge {
+		return // a Resync put it there already
+	}
 	members := t.bridges[bridge]
 	for _, o := range members {
 		if o.call == ch.call || o.gone {

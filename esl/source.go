@@ -78,6 +78,9 @@ type Source struct {
 
 	connected atomic.Bool
 	running   atomic.Bool
+	// resyncWarned is set once a failed "show channels" was logged at
+	// Warn; Run's goroutine only.
+	resyncWarned bool
 
 	backoffMin, backoffMax, backoffReset time.Duration
 }
@@ -183,6 +186,16 @@ func (s *Source) session(ctx context.Context, out chan<- textback.Event) (time.D
 	}
 	defer conn.ExitAndClose()
 
+	// Re-sync the calls in progress: list the channels up now, before
+	// subscribing. Not after: eslgo v1.5.1's SendCommand holds the lock its
+	// event loop and its close need while it waits for the reply
+	// (connection.go), so a link that drops with the list pending would
+	// hold the last events back for the whole timeout. The cost is a window
+	// of one round trip: a channel that hangs up between the list and the
+	// subscription stays followed until StaleAfter, and one that begins in
+	// it is picked up from its later events.
+	listed := s.listChannels(sctx, conn)
+
 	// eslgo calls each listener in a goroutine of its own per event, so
 	// this callback only copies the headers into our channel; order is
 	// restored below.
@@ -204,6 +217,21 @@ func (s *Source) session(ctx context.Context, out chan<- textback.Event) (time.D
 	s.connected.Store(true)
 	defer s.connected.Store(false)
 	s.log.Info("esl connected", "calls_in_progress", s.tracker.Len())
+	if listed.err != nil {
+		s.resyncFailed(listed.err)
+	} else {
+		before := s.tracker.Len()
+		evs := s.tracker.Resync(listed.chans, start, start)
+		s.log.Info("esl calls in progress re-synced", "channels", len(listed.chans), "calls_before", before, "calls", s.tracker.Len(), "events", len(evs))
+		for _, ev := range evs {
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				s.log.Warn("call not passed on: stopping", "call_id", ev.Call.ID, "event", ev.Kind)
+				return up(), ctx.Err()
+			}
+		}
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -258,6 +286,7 @@ func (s *Source) session(ctx context.Context, out chan<- textback.Event) (time.D
 		case err := <-dead:
 			release(time.Now(), true)
 			return up(), err
+
 		case ev := <-events:
 			s.log.Debug("esl event", "event", ev.GetName(), "seq", ev.Headers.Get("Event-Sequence"))
 			heap.Push(&q, held{ev: ev, seq: atoi64(ev.Headers.Get("Event-Sequence")), at: time.Now()})
@@ -270,6 +299,39 @@ func (s *Source) session(ctx context.Context, out chan<- textback.Event) (time.D
 			}
 		}
 	}
+}
+
+type listResult struct {
+	chans []Channel
+	err   error
+}
+
+// listChannels asks FreeSWITCH for the channels up now.
+func (s *Source) listChannels(ctx context.Context, conn *eslgo.Conn) listResult {
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
+	defer cancel()
+	r, err := conn.SendCommand(cctx, command.API{Command: "show", Arguments: "channels as json"})
+	if err != nil {
+		return listResult{err: fmt.Errorf("esl: show channels: %w", err)}
+	}
+	chans, err := ParseChannels(r.Body)
+	return listResult{chans, err}
+}
+
+// resyncFailed logs why the channel list failed: a refusal or a reply
+// that is no list once per Source at Warn; a link gone meanwhile at Debug,
+// as the next connection tries again.
+func (s *Source) resyncFailed(err error) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		s.log.Debug("esl re-sync of calls in progress failed", "err", err)
+		return
+	}
+	if s.resyncWarned {
+		return
+	}
+	s.resyncWarned = true
+	s.log.Warn("esl show channels failed: calls whose hangup is lost in an outage are dropped unreported after 6h; allow the api command \"show\" for this event socket user",
+		"err", err)
 }
 
 // exitTimeout bounds the wait for FreeSWITCH's reply to "exit". eslgo also

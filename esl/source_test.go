@@ -110,7 +110,7 @@ func TestSubscription(t *testing.T) {
 		t.Error("Connected() after Run returned")
 	}
 	cmds := srv.Commands()
-	want := []string{"auth ***", "event plain " + strings.Join(Subscribed, " "), "exit"}
+	want := []string{"auth ***", "api show channels as json", "event plain " + strings.Join(Subscribed, " "), "exit"}
 	if len(cmds) != len(want) {
 		t.Fatalf("commands = %q, want %q", cmds, want)
 	}

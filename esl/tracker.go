@@ -151,6 +151,7 @@ type leg struct {
 
 	created, progress, answered, hangup int64 // µs
 	cause                               string
+	seen                                time.Time // local time of its last event, for Resync
 }
 
 // NewTracker returns a Tracker.
@@ -224,7 +225,7 @@ func (t *Tracker) handle(e *event, now time.Time) []textback.Event {
 		l = t.addLeg(c, uid, e)
 	}
 	c := l.call
-	c.seen = now
+	c.seen, l.seen = now, now
 	l.times(e)
 	if l == c.a {
 		t.aLeg(c, e, now)

@@ -4,7 +4,8 @@
 // work without a PBX.
 //
 // It speaks just enough of Asterisk's manager protocol: the greeting, Login
-// (plain and Challenge/MD5), Ping, Events, Command, Logoff, and the errors
+// (plain and Challenge/MD5), Ping, Events, Command, CoreShowChannels (the
+// channels its events left up), Logoff, and the errors
 // Asterisk gives for a bad login, an action before login and an unknown
 // action. It does not import package ami, so that ami's own tests can use it.
 package amitest
@@ -58,6 +59,11 @@ type ServerConfig struct {
 	// "Response: Follows", the raw output, "--END COMMAND--". Otherwise as
 	// Asterisk 14 and later: one "Output:" field a line.
 	LegacyCommand bool
+	// DenyCoreShowChannels answers CoreShowChannels "Permission denied",
+	// as Asterisk does for a manager user without write=reporting (or
+	// system). Otherwise it lists the channels that the events played (or
+	// elapsed) so far created and did not hang up.
+	DenyCoreShowChannels bool
 	// Logger gets Debug lines of connections and logins. Nil: discard.
 	Logger *slog.Logger
 }
@@ -88,6 +94,8 @@ type Server struct {
 	stats   Stats
 	changed chan struct{} // closed and replaced when any field above changes
 	closed  bool
+	live    map[string]*liveChannel // by Uniqueid
+	order   []string                // Uniqueids of live, oldest first (and some hung up)
 
 	quit chan struct{} // closed by Close
 	wg   sync.WaitGroup
@@ -285,7 +293,12 @@ func (c *conn) serve() {
 			continue
 		}
 		resp, hangup := c.handle(req)
-		if c.write(resp) != nil || hangup {
+		if resp == nil {
+			err = c.writeList(req)
+		} else {
+			err = c.write(resp)
+		}
+		if err != nil || hangup {
 			return
 		}
 		if c.startPlay {
@@ -300,6 +313,25 @@ func (c *conn) write(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_, err := c.nc.Write(b)
+	return err
+}
+
+// writeEvent writes an event frame and counts its channel changes.
+func (c *conn) writeEvent(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if _, err := c.nc.Write(b); err != nil {
+		return err
+	}
+	c.s.observe(b)
+	return nil
+}
+
+// writeList writes the answer to CoreShowChannels.
+func (c *conn) writeList(req request) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.nc.Write(c.coreShowChannels(req))
 	return err
 }
 
@@ -414,6 +446,11 @@ func (c *conn) handle(req request) (resp []byte, hangup bool) {
 		return response(req, "Success", "Events", "Off"), false
 	case action == "command":
 		return c.command(req), false
+	case action == "coreshowchannels":
+		if cfg.DenyCoreShowChannels {
+			return response(req, "Error", "Message", "Permission denied"), false
+		}
+		return nil, false // serve writes the list under wmu
 	}
 	return response(req, "Error", "Message", "Invalid/unknown command"), false
 }
@@ -524,7 +561,7 @@ func (c *conn) playOne(evs []event) bool {
 		if !c.waitUnstalled() {
 			return false
 		}
-		if c.write(ev.raw) != nil {
+		if c.writeEvent(ev.raw) != nil {
 			return false
 		}
 	}

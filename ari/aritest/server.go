@@ -5,8 +5,9 @@
 // It speaks just enough of ARI: basic auth or the api_key query parameter
 // (401 otherwise, as Asterisk answers), GET /ari/asterisk/info, the
 // /ari/events websocket (app required, subscribeAll accepted), GET
-// /ari/applications and /ari/applications/{name}, and GET
-// /ari/channels/{id}/variable. It does not import package ari.
+// /ari/applications and /ari/applications/{name}, GET
+// /ari/channels/{id}/variable, and GET /ari/channels and /ari/bridges (what
+// the events sent so far, or elapsed, left up). It does not import package ari.
 package aritest
 
 import (
@@ -45,6 +46,7 @@ type Stats struct {
 	Sent        int // event lines sent
 	Lookups     int // variable requests answered or delayed
 	Rejected    int // requests refused for their credentials
+	Listings    int // GET /ari/bridges answered: the last step of a client's re-sync
 }
 
 // Server is a loopback ARI server. Its methods are safe for concurrent use.
@@ -62,8 +64,9 @@ type Server struct {
 	more   chan struct{} // closed and replaced when lines are added or conns dropped
 	conns  map[*websocket.Conn]string
 	closed bool
+	st     state
 
-	connections, sent, lookups, rejected atomic.Int64
+	connections, sent, lookups, rejected, listings atomic.Int64
 }
 
 // NewServer starts a server on 127.0.0.1 on a free port.
@@ -79,6 +82,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	mux.HandleFunc("GET /ari/applications", s.auth(s.applications))
 	mux.HandleFunc("GET /ari/applications/{name}", s.auth(s.applications))
 	mux.HandleFunc("GET /ari/channels/{id}/variable", s.auth(s.variable))
+	mux.HandleFunc("GET /ari/channels", s.auth(s.channels))
+	mux.HandleFunc("GET /ari/bridges", s.auth(s.bridgeList))
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go s.http.Serve(ln)
 	return s, nil
@@ -139,6 +144,7 @@ func (s *Server) Stats() Stats {
 		Sent:        int(s.sent.Load()),
 		Lookups:     int(s.lookups.Load()),
 		Rejected:    int(s.rejected.Load()),
+		Listings:    int(s.listings.Load()),
 	}
 }
 
@@ -298,6 +304,10 @@ func (s *Server) play(ws *websocket.Conn, app string) {
 				return
 			}
 		}
+		// The event happens before it is sent, as in Asterisk: a listing
+		// asked for once it arrived reflects it, and a send that fails
+		// leaves it happened but lost.
+		s.observe(line)
 		if err := websocket.Message.Send(ws, string(line)); err != nil {
 			return
 		}

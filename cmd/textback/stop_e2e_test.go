@@ -117,7 +117,16 @@ func TestEndToEndStop(t *testing.T) {
 			"From": {"+13125550101"}, "To": {"+12125550199"}, "Body": {body}, "NumMedia": {"0"}}, sig)
 	}
 	// Twilio's status callback for the text it took: the journal learns it
-	// was delivered.
+	// was delivered. (Wait until the daemon has read Twilio's answer: a
+	// report on a text not yet marked sent is dropped as unknown.)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if h := history(t, cfgPath); len(h) == 1 && h[0].Text != nil && h[0].Text.State == "sent" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the text was never marked sent")
+		}
+	}
 	status := url.Values{"MessageSid": {fmt.Sprintf("SM%032d", 1)}, "MessageStatus": {"delivered"}, "AccountSid": {tw.sid},
 		"From": {"+12125550199"}, "To": {"+13125550101"}}
 	if code := postForm("status", status, ""); code != http.StatusOK {

@@ -98,6 +98,12 @@ type Server struct {
 	DropAfter int
 	// Notice ends each stream with text/disconnect-notice and a close.
 	Notice bool
+	// ShowChannels answers "api show channels as json": the i-th such
+	// command gets ShowChannels[i], a JSON body as FreeSWITCH sends it
+	// ({"row_count":0}, or row_count and rows). Past its end, the command
+	// gets FreeSWITCH's answer to an unknown one, "-ERR ... Command not
+	// found!".
+	ShowChannels []string
 
 	ln     net.Listener
 	wg     sync.WaitGroup
@@ -105,6 +111,7 @@ type Server struct {
 	conns  map[net.Conn]bool
 	n      int
 	subs   int
+	shows  int
 	cmds   []string
 	closed bool
 }
@@ -270,6 +277,16 @@ func (s *Server) serve(nc net.Conn) {
 					drop = s.DropAfter
 				}
 				play.Go(func() { s.play(c, stream, drop) })
+			}
+		case verb == "api" && strings.HasPrefix(arg, "show channels"):
+			s.mu.Lock()
+			i := s.shows
+			s.shows++
+			s.mu.Unlock()
+			if i < len(s.ShowChannels) {
+				c.body("api/response", s.ShowChannels[i])
+			} else {
+				c.body("api/response", "-ERR show Command not found!\n")
 			}
 		case verb == "api":
 			c.body("api/response", "UP 0 years, 0 days, 0 hours, 1 minute, 2 seconds\nFreeSWITCH (Version 1.11.1-release~64bit) is ready\n")
