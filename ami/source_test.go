@@ -231,7 +231,11 @@ func TestSourceBadCredentials(t *testing.T) {
 	rec := &recorder{}
 	src := newSource(t, Config{Address: srv.Addr(), Username: testUser, Secret: "wrong-secret"}, slog.New(rec))
 	stop := run(t, src, make(chan textback.Event))
-	waitFor(t, "three failed logins", func() bool { return srv.Stats().FailedLogins >= 3 })
+	// The server counts a failed login when it answers, the source logs it
+	// once it has read the answer: wait for the logs.
+	waitFor(t, "three failed logins", func() bool {
+		return srv.Stats().FailedLogins >= 3 && len(rec.find(slog.LevelError, "ami login rejected")) >= 3
+	})
 	stop()
 	errs := rec.find(slog.LevelError, "ami login rejected")
 	if len(errs) < 3 {
