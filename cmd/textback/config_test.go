@@ -182,3 +182,54 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookSecretFiles: the webhooks' own secrets may come from files too.
+func TestWebhookSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"sw-key": "PSKsecret\n", "vonage-sig": "sigsecret\n", "bw-pass": "bwpass\n"} {
+		if err := os.WriteFile(dir+"/"+name, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := `[pbx]
+address = "127.0.0.1:5038"
+username = "u"
+secret = "s"
+[sms]
+senders = ["signalwire", "vonage", "bandwidth"]
+from = "+12125550100"
+[sms.signalwire]
+project_id = "p"
+api_token = "t"
+base_url = "https://example.signalwire.com"
+signing_key_file = "sw-key"
+[sms.vonage]
+api_key = "k"
+api_secret = "s"
+signature_secret_file = "vonage-sig"
+[sms.bandwidth]
+account_id = "a"
+username = "u"
+password = "p"
+application_id = "app"
+callback_username = "cb"
+callback_password_file = "bw-pass"
+[[rules]]
+message = "m"
+`
+	cfg, err := ParseConfig(dir+"/textback.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, err := cfg.webhookConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wc.SignalWire.SigningKey != "PSKsecret" || wc.Vonage.SignatureSecret != "sigsecret" || wc.Bandwidth.Password != "bwpass" {
+		t.Errorf("webhook secrets from files: %q %q %q", wc.SignalWire.SigningKey, wc.Vonage.SignatureSecret, wc.Bandwidth.Password)
+	}
+	os.Remove(dir + "/bw-pass")
+	if _, err := cfg.webhookConfig(); err == nil || !strings.Contains(err.Error(), "sms.bandwidth.callback_password_file") {
+		t.Errorf("a missing secret file: %v", err)
+	}
+}

@@ -51,7 +51,11 @@ func (c *Config) webhookConfig() (webhook.Config, error) {
 			}
 			wc.Twilio.AuthToken = token
 		case "signalwire":
-			wc.SignalWire.SigningKey = c.SMS.SignalWire.SigningKey
+			key, err := c.secret(c.SMS.SignalWire.SigningKey, c.SMS.SignalWire.SigningKeyFile, "sms.signalwire.signing_key_file")
+			if err != nil {
+				return wc, err
+			}
+			wc.SignalWire.SigningKey = key
 		case "telnyx":
 			wc.Telnyx.PublicKey = c.SMS.Telnyx.PublicKey
 		case "plivo":
@@ -62,10 +66,18 @@ func (c *Config) webhookConfig() (webhook.Config, error) {
 			wc.Plivo.AuthToken = token
 		case "vonage":
 			v := c.SMS.Vonage
-			wc.Vonage = webhook.VonageConfig{SignatureSecret: v.SignatureSecret, SignatureMethod: v.SignatureMethod, APIKey: v.APIKey}
+			secret, err := c.secret(v.SignatureSecret, v.SignatureSecretFile, "sms.vonage.signature_secret_file")
+			if err != nil {
+				return wc, err
+			}
+			wc.Vonage = webhook.VonageConfig{SignatureSecret: secret, SignatureMethod: v.SignatureMethod, APIKey: v.APIKey}
 		case "bandwidth":
 			b := c.SMS.Bandwidth
-			wc.Bandwidth = webhook.BandwidthConfig{Username: b.CallbackUsername, Password: b.CallbackPassword}
+			pw, err := c.secret(b.CallbackPassword, b.CallbackPasswordFile, "sms.bandwidth.callback_password_file")
+			if err != nil {
+				return wc, err
+			}
+			wc.Bandwidth = webhook.BandwidthConfig{Username: b.CallbackUsername, Password: pw}
 		case "webhook":
 			secret, err := c.secret(c.SMS.Webhook.Secret, c.SMS.Webhook.SecretFile, "sms.webhook.secret_file")
 			if err != nil {

@@ -60,7 +60,8 @@ type SignalWireConfig struct {
 	BaseURL      string  `toml:"base_url"`
 	Rate         float64 `toml:"rate"`
 	// SigningKey checks the signature of SignalWire's webhooks.
-	SigningKey string `toml:"signing_key"`
+	SigningKey     string `toml:"signing_key"`
+	SigningKeyFile string `toml:"signing_key_file"`
 }
 
 // TelnyxConfig is the [sms.telnyx] table.
@@ -86,8 +87,9 @@ type VonageConfig struct {
 	BaseURL        string  `toml:"base_url"`
 	Rate           float64 `toml:"rate"`
 	// SignatureSecret and SignatureMethod check Vonage's signed webhooks.
-	SignatureSecret string `toml:"signature_secret"`
-	SignatureMethod string `toml:"signature_method"`
+	SignatureSecret     string `toml:"signature_secret"`
+	SignatureSecretFile string `toml:"signature_secret_file"`
+	SignatureMethod     string `toml:"signature_method"`
 }
 
 // PlivoConfig is the [sms.plivo] table.
@@ -110,8 +112,9 @@ type BandwidthConfig struct {
 	Rate          float64 `toml:"rate"`
 	// CallbackUsername and CallbackPassword are the credentials set on the
 	// Bandwidth application's callbacks, which its webhooks must carry.
-	CallbackUsername string `toml:"callback_username"`
-	CallbackPassword string `toml:"callback_password"`
+	CallbackUsername     string `toml:"callback_username"`
+	CallbackPassword     string `toml:"callback_password"`
+	CallbackPasswordFile string `toml:"callback_password_file"`
 }
 
 // WebhookConfig is the [sms.webhook] table: texts POSTed to a gateway of
