@@ -209,3 +209,41 @@ type RetryError struct {
 
 func (e *RetryError) Error() string { return fmt.Sprintf("%v (retry after %s)", e.Err, e.After) }
 func (e *RetryError) Unwrap() error { return e.Err }
+
+// Signs are what a PBX source saw of an inbound call, whatever the PBX.
+// Every source judges a call by the same precedence: Outcome.
+type Signs struct {
+	Answered    bool // a person was bridged to the caller
+	Voicemail   bool // the voicemail application ran on the call
+	Abandoned   bool // the caller hung up while a phone rang or while queued
+	NoAnswer    bool // a phone rang out
+	Busy        bool // a phone answered busy
+	Unavailable bool // a phone could not be reached (CHANUNAVAIL, CONGESTION, no queue member)
+	Dialed      bool // some phone was dialed at all
+}
+
+// Outcome judges the signs: a person answering wins; then voicemail (the
+// caller was sent there, whatever rang before); then a caller who gave up;
+// then a phone ringing out over one answering busy (a ring group with one
+// busy phone and one that rang out is no_answer); then unreachable phones;
+// a dialed phone with no word on how it ended rang out; nothing dialed at
+// all is unattended (closed hours, an IVR).
+func (s Signs) Outcome() Outcome {
+	switch {
+	case s.Answered:
+		return Answered
+	case s.Voicemail:
+		return Voicemail
+	case s.Abandoned:
+		return Abandoned
+	case s.NoAnswer:
+		return NoAnswer
+	case s.Busy:
+		return Busy
+	case s.Unavailable:
+		return Unavailable
+	case s.Dialed:
+		return NoAnswer
+	}
+	return Unattended
+}

@@ -711,25 +711,12 @@ func dialedNumber(e *cari.Dial) string {
 	return s
 }
 
-// outcome applies the precedence documented on Tracker.
+// outcome judges the call by the precedence every source shares (textback.Signs).
 func (c *call) outcome() textback.Outcome {
-	switch {
-	case c.answered:
-		return textback.Answered
-	case c.voicemail:
-		return textback.Voicemail
-	case c.abandoned:
-		return textback.Abandoned
-	case c.noAnswer:
-		return textback.NoAnswer
-	case c.busy:
-		return textback.Busy
-	case c.unavailable:
-		return textback.Unavailable
-	case c.dialed:
-		return textback.NoAnswer
-	}
-	return textback.Unattended
+	return textback.Signs{
+		Answered: c.answered, Voicemail: c.voicemail, Abandoned: c.abandoned, NoAnswer: c.noAnswer,
+		Busy: c.busy, Unavailable: c.unavailable, Dialed: c.dialed,
+	}.Outcome()
 }
 
 // dialStatus records what a Dial or a DIALSTATUS said about a leg. CANCEL

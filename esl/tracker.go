@@ -544,23 +544,10 @@ func (c *call) sofar(now time.Time) textback.Call {
 }
 
 func (c *call) outcome() textback.Outcome {
-	switch {
-	case c.answered:
-		return textback.Answered
-	case c.voicemail:
-		return textback.Voicemail
-	case c.abandoned:
-		return textback.Abandoned
-	case c.noAnswer:
-		return textback.NoAnswer
-	case c.busy:
-		return textback.Busy
-	case c.unavailable:
-		return textback.Unavailable
-	case c.dialed:
-		return textback.NoAnswer
-	}
-	return textback.Unattended
+	return textback.Signs{
+		Answered: c.answered, Voicemail: c.voicemail, Abandoned: c.abandoned, NoAnswer: c.noAnswer,
+		Busy: c.busy, Unavailable: c.unavailable, Dialed: c.dialed,
+	}.Outcome()
 }
 
 // rang returns the union of the other legs' ringing intervals, up to the
