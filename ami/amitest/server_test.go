@@ -2,6 +2,7 @@ package amitest
 
 import (
 	"bytes"
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
@@ -230,8 +231,12 @@ func TestReplayByteForByte(t *testing.T) {
 				i, len(want), got[max(0, i-80):min(len(got), i+80)], want[max(0, i-80):min(len(want), i+80)])
 		}
 	}
-	if st := s.Stats(); st.Played != len(datas) {
-		t.Errorf("Played = %d, want %d", st.Played, len(datas))
+	// The count goes up after the last byte is written, so the client may
+	// have read everything a moment before the server counts it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Wait(ctx, func(st Stats) bool { return st.Played == len(datas) }); err != nil {
+		t.Errorf("Played = %d, want %d", s.Stats().Played, len(datas))
 	}
 }
 
