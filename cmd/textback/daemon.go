@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/textback/textback"
@@ -47,14 +48,25 @@ type daemon struct {
 	// started, if set, is called once the source, the senders and the
 	// outbox have been started (run tells systemd READY=1).
 	started func()
+	// waitLimit bounds the calls held while the store refuses them; 0 is
+	// defaultWaitLimit.
+	waitLimit int
+	// held counts the calls waiting for the store, for /readyz.
+	held atomic.Int64
 }
 
 // handle decides one call that ended, journals the verdict and queues its
 // text in one transaction, and wakes the outbox. A call answered, or one
 // that ended answered, is noted as a connection with its other party.
 func (d *daemon) handle(ctx context.Context, ev textback.Event) error {
+	return d.handleAt(ctx, ev, d.now())
+}
+
+// handleAt is handle as of now: a call held while the store refused it is
+// decided as of when it came, so that its hours, cooldown and max_delay
+// are what they would have been.
+func (d *daemon) handleAt(ctx context.Context, ev textback.Event, now time.Time) error {
 	c := ev.Call
-	now := d.now()
 	party := d.party(c)
 	if ev.Kind == textback.CallAnswered {
 		d.connected(party, c.Direction, now)
@@ -183,29 +195,201 @@ func (d *daemon) serve(ctx context.Context, src textback.Source, runners ...runn
 	// The ticker wakes the loop while no calls come, so that it beats.
 	tick, stopTick := d.beat.ticker()
 	defer stopTick()
+	w := &waiting{}
 	for {
 		d.beat.beat()
-		var ev textback.Event
 		select {
-		case e, ok := <-events:
+		case ev, ok := <-events:
 			if !ok {
+				d.abandon(hctx, w)
 				obWG.Wait()
 				return errors.Join(append(sndErrs, srcErr, obErr)...)
 			}
-			ev = e
+			d.take(hctx, w, ev)
 		case p := <-d.policies:
 			// Between two calls: each call is decided whole by one policy.
 			d.policy = p
-			continue
+		case <-w.retry:
+			d.retry(hctx, w)
 		case <-tick:
-			continue
-		}
-		if err := d.handle(hctx, ev); err != nil {
-			// The store refused the verdict (disk full, locked). Keep the
-			// daemon up; the error says which call was not journaled.
-			d.log.Error("call not recorded", "call_id", ev.Call.ID, "err", err)
 		}
 	}
+}
+
+// Calls the store refuses for now (the disk is full, another process holds
+// the write lock, an I/O error) wait in memory, in the order they came, and
+// are tried again until the store takes them.
+const (
+	// defaultWaitLimit bounds the calls held: past it the oldest is
+	// dropped, with an error naming it.
+	defaultWaitLimit = 10_000
+	// The first call held is tried again after waitRetryMin, then after
+	// twice as long each time, up to waitRetryMax.
+	waitRetryMin = time.Second
+	waitRetryMax = 5 * time.Second
+	// waitBatch is how many waiting calls one turn of the loop journals,
+	// so that it still takes new events and beats.
+	waitBatch = 64
+	// abandonFor bounds the last try at a stop.
+	abandonFor = 5 * time.Second
+)
+
+// heldCall is a call waiting for the store.
+type heldCall struct {
+	ev textback.Event
+	at time.Time // when the loop took it: the time it is decided as of
+}
+
+// waiting is the event loop's calls held for the store, oldest first.
+type waiting struct {
+	calls   []heldCall
+	retry   <-chan time.Time // fires when the first is to be tried again; nil while none wait
+	fails   int              // failed tries in a row
+	since   time.Time        // when the first call of this outage was held
+	taken   int              // calls of this outage journaled since
+	dropped int              // calls of this outage dropped over the limit
+}
+
+// take decides and journals one event from the source. While calls wait
+// for the store, a call that ended waits behind them, so that the calls
+// are decided in the order they came (a caller's second call is held back
+// by the cooldown of the first, a repeated call is a duplicate). An
+// answered call touches no store and is noted at once.
+func (d *daemon) take(ctx context.Context, w *waiting, ev textback.Event) {
+	at := d.now()
+	if ev.Kind == textback.CallEnded && len(w.calls) > 0 {
+		d.hold(w, heldCall{ev, at})
+		d.log.Warn("call waiting for the store, behind earlier calls", "call_id", ev.Call.ID,
+			"caller", d.party(ev.Call), "waiting", len(w.calls))
+		return
+	}
+	err := d.handleAt(ctx, ev, at)
+	if err == nil {
+		return
+	}
+	if !storeUnavailable(err) {
+		// The store will never take this call (it breaks a constraint,
+		// say): holding it would block every call behind it.
+		d.log.Error("call not recorded: the store refused it", "call_id", ev.Call.ID, "caller", d.party(ev.Call), "err", err)
+		return
+	}
+	w.since, w.taken, w.dropped, w.fails = at, 0, 0, 0
+	d.hold(w, heldCall{ev, at})
+	d.log.Error("store failed: the call is held in memory and will be journaled when the store takes it",
+		"call_id", ev.Call.ID, "caller", d.party(ev.Call), "waiting", len(w.calls), "retry_in", waitRetryMin, "err", err)
+	w.retry = time.After(waitRetryMin)
+}
+
+// hold puts a call at the end of the calls waiting, dropping the oldest
+// when there are too many.
+func (d *daemon) hold(w *waiting, h heldCall) {
+	w.calls = append(w.calls, h)
+	limit := d.waitLimit
+	if limit <= 0 {
+		limit = defaultWaitLimit
+	}
+	for len(w.calls) > limit {
+		old := w.calls[0]
+		w.calls[0] = heldCall{}
+		w.calls = w.calls[1:]
+		w.dropped++
+		d.log.Error("call lost: too many calls waiting for the store, the oldest is dropped",
+			"call_id", old.ev.Call.ID, "caller", d.party(old.ev.Call), "at", old.at, "limit", limit)
+	}
+	d.held.Store(int64(len(w.calls)))
+}
+
+// retry journals the calls waiting, oldest first, until the store fails
+// again or a batch is done.
+func (d *daemon) retry(ctx context.Context, w *waiting) {
+	w.retry = nil
+	for range waitBatch {
+		if len(w.calls) == 0 {
+			break
+		}
+		d.beat.beat()
+		h := w.calls[0]
+		err := d.handleAt(ctx, h.ev, h.at)
+		if err != nil && storeUnavailable(err) {
+			w.fails++
+			wait := min(waitRetryMin<<min(w.fails, 8), waitRetryMax)
+			d.log.Error("store still failing: calls wait in memory to be journaled", "waiting", len(w.calls),
+				"oldest_call_id", h.ev.Call.ID, "since", w.since, "retry_in", wait, "err", err)
+			w.retry = time.After(wait)
+			return
+		}
+		if err != nil {
+			d.log.Error("call not recorded: the store refused it", "call_id", h.ev.Call.ID, "caller", d.party(h.ev.Call), "err", err)
+		} else {
+			w.taken++
+		}
+		w.calls[0] = heldCall{}
+		w.calls = w.calls[1:]
+		d.held.Store(int64(len(w.calls)))
+	}
+	if len(w.calls) > 0 {
+		// More to do: take what came meanwhile, then go on.
+		w.retry = time.After(0)
+		return
+	}
+	w.calls = nil
+	d.log.Info("store back: the calls that waited are journaled", "journaled", w.taken, "dropped", w.dropped,
+		"outage", d.now().Sub(w.since).Round(time.Millisecond))
+	w.fails = 0
+}
+
+// abandon tries the calls waiting one last time as the daemon stops (for
+// abandonFor at most, well inside shutdownLimit), and logs each the store
+// did not take: they are only in memory, and are lost when the process
+// exits. The operator can follow them up by their call id in the PBX's
+// records.
+func (d *daemon) abandon(ctx context.Context, w *waiting) {
+	deadline := time.Now().Add(abandonFor)
+	for len(w.calls) > 0 && time.Now().Before(deadline) {
+		h := w.calls[0]
+		err := d.handleAt(ctx, h.ev, h.at)
+		if err != nil && storeUnavailable(err) {
+			break
+		}
+		if err != nil {
+			d.log.Error("call not recorded: the store refused it", "call_id", h.ev.Call.ID, "caller", d.party(h.ev.Call), "err", err)
+		}
+		w.calls[0] = heldCall{}
+		w.calls = w.calls[1:]
+	}
+	for _, h := range w.calls {
+		d.log.Error("call lost: the daemon stopped before the store took it; follow it up by hand",
+			"call_id", h.ev.Call.ID, "caller", d.party(h.ev.Call), "at", h.at, "outcome", h.ev.Call.Outcome, "did", h.ev.Call.DID)
+	}
+	w.calls, w.retry = nil, nil
+	d.held.Store(0)
+}
+
+// waitingCalls is the number of calls waiting for the store.
+func (d *daemon) waitingCalls() int { return int(d.held.Load()) }
+
+// storeUnavailable reports whether err is the store failing for now — busy
+// or locked by another process, out of memory, read-only, an I/O error,
+// the disk full, the file gone — rather than refusing the call for good.
+// It goes by the SQLite result code the error carries (its primary code,
+// the low byte of an extended one).
+func storeUnavailable(err error) bool {
+	var c interface{ Code() int }
+	if !errors.As(err, &c) {
+		return false
+	}
+	switch c.Code() & 0xff {
+	case 5, // SQLITE_BUSY
+		6,  // SQLITE_LOCKED
+		7,  // SQLITE_NOMEM
+		8,  // SQLITE_READONLY
+		10, // SQLITE_IOERR: EFBIG from a file size limit is SQLITE_IOERR_WRITE
+		13, // SQLITE_FULL
+		14, // SQLITE_CANTOPEN
+		15: // SQLITE_PROTOCOL
+		return true
+	}
+	return false
 }
 
 // swapPolicy hands p to the event loop, and reports false when the daemon

@@ -124,6 +124,9 @@ type readiness struct {
 	pbx    interface{ Connected() bool }
 	store  interface{ Ping(context.Context) error }
 	modems func() []modem.Health // nil: no modem sender
+	// waiting is how many calls wait in memory for the store to take
+	// them (it failed: disk full, locked); nil: not checked.
+	waiting func() int
 }
 
 // check returns why the daemon cannot do its job now, or nothing when it can.
@@ -137,6 +140,14 @@ func (r readiness) check(ctx context.Context) []string {
 		defer cancel()
 		if err := r.store.Ping(ctx); err != nil {
 			why = append(why, "store: "+err.Error())
+		}
+	}
+	if r.waiting != nil {
+		switch n := r.waiting(); {
+		case n == 1:
+			why = append(why, "store: 1 call waiting to be journaled")
+		case n > 1:
+			why = append(why, fmt.Sprintf("store: %d calls waiting to be journaled", n))
 		}
 	}
 	if r.modems != nil {

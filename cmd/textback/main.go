@@ -216,7 +216,7 @@ func runCmd(load func() (Config, error), stderr io.Writer) *cobra.Command {
 			for _, w := range policyWarnings(&cfg, c.policy) {
 				log.Warn("rules: " + w)
 			}
-			obs := observability{metrics: m.Handler(), ready: readiness{store: db, modems: c.sender.modems}}
+			obs := observability{metrics: m.Handler(), ready: readiness{store: db, modems: c.sender.modems, waiting: d.waitingCalls}}
 			if p, ok := c.source.(interface{ Connected() bool }); ok {
 				obs.ready.pbx = p
 			}

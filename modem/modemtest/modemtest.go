@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf16"
 
@@ -247,6 +248,10 @@ func (m *Modem) Replug() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("modemtest: open pty: %w", err)
 	}
+	if master, err = pollable(master); err != nil {
+		slave.Close()
+		return "", fmt.Errorf("modemtest: open pty: %w", err)
+	}
 	done := make(chan struct{})
 	m.mu.Lock()
 	m.master, m.slave, m.path, m.done = master, slave, slave.Name(), done
@@ -262,6 +267,25 @@ func (m *Modem) Replug() (string, error) {
 		m.serve(master)
 	}()
 	return path, nil
+}
+
+// pollable returns f as a file read through Go's poller. pty.Open leaves
+// the master in blocking mode (it asks for its Fd), where Close cannot end
+// the Read the serving goroutine is in: the descriptor stays open until
+// that Read returns, which it does only once the host closes the port, so
+// the host would see no hang-up when the modem is unplugged.
+func pollable(f *os.File) (*os.File, error) {
+	defer f.Close()
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		return nil, err
+	}
+	syscall.CloseOnExec(fd)
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
 }
 
 // Close unplugs the modem for good.
