@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -159,4 +160,83 @@ func (b *Bandwidth) classify(op string, r *response) error {
 		apiErr.Message = maskNumbers(msg)
 	}
 	return classifyAnswer(op, "username and password", r, f, apiErr, b.now())
+}
+
+// bandwidthTimeLayout is ISO 8601 as Bandwidth's examples write it,
+// "2016-09-14T18:20:16.000Z".
+const bandwidthTimeLayout = "2006-01-02T15:04:05.000Z"
+
+// Find looks for m with Bandwidth's message search (see Finder): GET
+// /api/v2/users/{accountId}/messages filtered by sourceTn, destinationTn and
+// fromDateTime/toDateTime over the window (by receive time), in pages of
+// 100 followed by pageInfo.nextPageToken, with the same basic auth as Send
+// (https://dev.bandwidth.com/messaging/methods/messages/getMessages.html,
+// https://dev.bandwidth.com/docs/messaging/getMessage). Bandwidth does not
+// store the text, so the match is on the numbers and the time
+// (Lookup.BodyChecked is false).
+func (b *Bandwidth) Find(ctx context.Context, m textback.Message, since time.Time) (Lookup, error) {
+	from := or(string(m.From), b.cfg.From)
+	s, err := newSearch("bandwidth", m, from, since)
+	if err != nil {
+		return Lookup{}, err
+	}
+	if from == "" {
+		return Lookup{}, fmt.Errorf("%s: no sender (set from)", s.op)
+	}
+	read := func(ctx context.Context, cursor string) ([]sentText, string, error) {
+		q := url.Values{
+			"sourceTn":      {from},
+			"destinationTn": {string(m.To)},
+			"fromDateTime":  {s.lo.UTC().Format(bandwidthTimeLayout)},
+			"toDateTime":    {s.hi.UTC().Format(bandwidthTimeLayout)},
+			"limit":         {"100"},
+		}
+		if cursor != "" {
+			q.Set("pageToken", cursor)
+		}
+		r, err := b.t.do(ctx, request{method: http.MethodGet, url: b.url + "?" + q.Encode(), auth: basicAuth(b.cfg.Username, b.cfg.Password)})
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", s.op, err)
+		}
+		if r.status/100 != 2 {
+			return nil, "", listError(s.op, "username and password", r, b.now())
+		}
+		var ans struct {
+			PageInfo *struct {
+				NextPageToken string `json:"nextPageToken"`
+			} `json:"pageInfo"`
+			Messages *[]struct {
+				ID          string `json:"messageId"`
+				Source      string `json:"sourceTn"`
+				Destination string `json:"destinationTn"`
+				Status      string `json:"messageStatus"`
+				Direction   string `json:"messageDirection"`
+				ReceiveTime string `json:"receiveTime"`
+			} `json:"messages"`
+		}
+		if err := r.decode(&ans); err != nil {
+			return nil, "", fmt.Errorf("%s: http %d: unreadable list: %w", s.op, r.status, err)
+		}
+		if ans.Messages == nil {
+			return nil, "", fmt.Errorf("%s: http %d: no messages in the answer (check base_url)", s.op, r.status)
+		}
+		texts := make([]sentText, 0, len(*ans.Messages))
+		for _, o := range *ans.Messages {
+			created, err := time.Parse(time.RFC3339, o.ReceiveTime)
+			if err != nil || o.ID == "" {
+				return nil, "", fmt.Errorf("%s: message %q: unreadable (receiveTime %q): %v", s.op, o.ID, o.ReceiveTime, err)
+			}
+			texts = append(texts, sentText{id: o.ID, to: o.Destination, from: o.Source, status: o.Status, created: created, inbound: o.Direction == "INBOUND"})
+		}
+		next := ""
+		if ans.PageInfo != nil {
+			next = ans.PageInfo.NextPageToken
+		}
+		return texts, next, nil
+	}
+	l, err := s.run(ctx, b.now, read)
+	if l.Found {
+		b.log.DebugContext(ctx, "bandwidth has the text", "call_id", m.CallID, "to", m.To, "provider_id", l.Receipt.ProviderID, "status", l.Status)
+	}
+	return l, err
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -155,4 +157,108 @@ func (p *Plivo) classify(op string, r *response) error {
 		apiErr.Message = maskNumbers(b.Error)
 	}
 	return classifyAnswer(op, "auth_id and auth_token", r, byStatus, apiErr, p.now())
+}
+
+// plivoTimeLayout is how Plivo's message_time filters take a time, in UTC.
+const plivoTimeLayout = "2006-01-02 15:04:05"
+
+// plivoNumber is a number as Plivo's from_number and to_number filters take
+// it, E.164 with its "+"; Send's src may be configured without it, and a
+// sender ID is left as it is.
+func plivoNumber(s string) string {
+	if s != "" && strings.Trim(s, "0123456789") == "" {
+		return "+" + s
+	}
+	return s
+}
+
+// Find looks for m among the account's outbound Message Detail Records (see
+// Finder): List all messages filtered by message_direction=outbound,
+// from_number, to_number and message_time__gte/__lte over the window, in
+// pages of 20, Plivo's most
+// (https://www.plivo.com/docs/messaging/api/message/list-all-messages/).
+// An MDR holds no text, so the match is on the numbers and the time
+// (Lookup.BodyChecked is false). Plivo allows 20 list requests a minute; a
+// 429 comes back as a *textback.RetryError.
+func (p *Plivo) Find(ctx context.Context, m textback.Message, since time.Time) (Lookup, error) {
+	from := or(string(m.From), p.cfg.From)
+	s, err := newSearch("plivo", m, from, since)
+	if err != nil {
+		return Lookup{}, err
+	}
+	if from == "" {
+		return Lookup{}, fmt.Errorf("%s: no sender (set from)", s.op)
+	}
+	const limit = 20
+	read := func(ctx context.Context, cursor string) ([]sentText, string, error) {
+		offset := 0
+		if cursor != "" {
+			offset, _ = strconv.Atoi(cursor)
+		}
+		q := url.Values{
+			"message_direction": {"outbound"},
+			"from_number":       {plivoNumber(from)},
+			"to_number":         {plivoNumber(string(m.To))},
+			"message_time__gte": {s.lo.UTC().Format(plivoTimeLayout)},
+			"message_time__lte": {s.hi.UTC().Format(plivoTimeLayout)},
+			"limit":             {strconv.Itoa(limit)},
+			"offset":            {strconv.Itoa(offset)},
+		}
+		r, err := p.t.do(ctx, request{method: http.MethodGet, url: p.accountURL + "Message/?" + q.Encode(), auth: basicAuth(p.cfg.AuthID, p.cfg.AuthToken)})
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", s.op, err)
+		}
+		if r.status/100 != 2 {
+			return nil, "", listError(s.op, "auth_id and auth_token", r, p.now())
+		}
+		var ans struct {
+			Meta *struct {
+				Next *string `json:"next"`
+			} `json:"meta"`
+			Objects *[]struct {
+				UUID      string `json:"message_uuid"`
+				From      string `json:"from_number"`
+				To        string `json:"to_number"`
+				Time      string `json:"message_time"`
+				State     string `json:"message_state"`
+				Direction string `json:"message_direction"`
+			} `json:"objects"`
+		}
+		if err := r.decode(&ans); err != nil {
+			return nil, "", fmt.Errorf("%s: http %d: unreadable list: %w", s.op, r.status, err)
+		}
+		if ans.Meta == nil || ans.Objects == nil {
+			return nil, "", fmt.Errorf("%s: http %d: no meta or objects in the answer (check base_url)", s.op, r.status)
+		}
+		texts := make([]sentText, 0, len(*ans.Objects))
+		for _, o := range *ans.Objects {
+			created, err := plivoTime(o.Time)
+			if err != nil || o.UUID == "" {
+				return nil, "", fmt.Errorf("%s: message %q: unreadable (message_time %q): %v", s.op, o.UUID, o.Time, err)
+			}
+			texts = append(texts, sentText{id: o.UUID, to: o.To, from: o.From, status: o.State, created: created, inbound: o.Direction == "inbound"})
+		}
+		next := ""
+		if ans.Meta.Next != nil && *ans.Meta.Next != "" {
+			if len(texts) == 0 {
+				return nil, "", fmt.Errorf("%s: an empty page that says more follow", s.op)
+			}
+			next = strconv.Itoa(offset + len(texts))
+		}
+		return texts, next, nil
+	}
+	l, err := s.run(ctx, p.now, read)
+	if l.Found {
+		p.log.DebugContext(ctx, "plivo has the text", "call_id", m.CallID, "to", m.To, "provider_id", l.Receipt.ProviderID, "status", l.Status)
+	}
+	return l, err
+}
+
+// plivoTime reads an MDR's message_time: "2021-07-13 13:04:06.799021+05:30",
+// or without the zone, then UTC.
+func plivoTime(s string) (time.Time, error) {
+	if t, err := time.Parse("2006-01-02 15:04:05Z07:00", s); err == nil {
+		return t, nil
+	}
+	return time.Parse(plivoTimeLayout, s)
 }

@@ -67,6 +67,7 @@ func (c TwilioConfig) LogValue() slog.Value {
 // It is safe for concurrent use.
 type Twilio struct {
 	cfg         TwilioConfig
+	base        string // BaseURL without its trailing slash
 	messagesURL string
 	accountURL  string
 	client      *http.Client
@@ -100,6 +101,7 @@ func NewTwilio(cfg TwilioConfig, log *slog.Logger) (*Twilio, error) {
 	account := base + "/2010-04-01/Accounts/" + cfg.AccountSID
 	return &Twilio{
 		cfg:         cfg,
+		base:        base,
 		messagesURL: account + "/Messages.json",
 		accountURL:  account + ".json",
 		client:      client,
