@@ -19,14 +19,20 @@ import (
 //	sending → queued                MarkRetry
 //	queued, sending → failed        MarkDone: a permanent error, before or after handing over
 //	queued, sending → expired       MarkDone: still undelivered after max_delay
-//	sending → unknown               MarkDone: the daemon died mid-send
+//	sending → unknown               MarkDone: the daemon died mid-send, or no answer came
 //	queued → cancelled              MarkDone: held for a grace delay, and the caller got through
+//
+// An unknown text is final unless the carrier is asked about it afterwards:
+//
+//	unknown → sent                  MarkSent: the carrier has it
+//	unknown → queued                MarkRetry: the carrier has no such text
+//	unknown → expired               MarkDone: … and max_delay has passed
 var sources = map[textback.State][]textback.State{
 	textback.Sending:   {textback.Queued},
-	textback.Sent:      {textback.Sending},
-	textback.Queued:    {textback.Sending},
+	textback.Sent:      {textback.Sending, textback.Unknown},
+	textback.Queued:    {textback.Sending, textback.Unknown},
 	textback.Failed:    {textback.Queued, textback.Sending},
-	textback.Expired:   {textback.Queued, textback.Sending},
+	textback.Expired:   {textback.Queued, textback.Sending, textback.Unknown},
 	textback.Unknown:   {textback.Sending},
 	textback.Cancelled: {textback.Queued},
 }
@@ -37,20 +43,20 @@ const textColumns = `COALESCE(t.id, 0), COALESCE(t.call_id, ''), COALESCE(t.rule
 	COALESCE(t.to_number, ''), COALESCE(t.from_number, ''), COALESCE(t.body, ''),
 	COALESCE(t.state, ''), COALESCE(t.attempts, 0), t.created, t.next_attempt, t.done,
 	COALESCE(t.sender, ''), COALESCE(t.provider_id, ''), COALESCE(t.last_error, ''), t.not_before,
-	COALESCE(t.delivery, ''), t.grace`
+	COALESCE(t.delivery, ''), t.grace, t.attempted`
 
 // textScan reads the textColumns of a row.
 type textScan struct {
 	t                              textback.Text
 	created, next, done, notBefore sql.NullInt64
-	grace                          sql.NullInt64
+	grace, attempted               sql.NullInt64
 }
 
 func (s *textScan) dest() []any {
 	t := &s.t
 	return []any{&t.ID, &t.CallID, &t.Rule, &t.To, &t.From, &t.Body,
 		&t.State, &t.Attempts, &s.created, &s.next, &s.done,
-		&t.Receipt.Sender, &t.Receipt.ProviderID, &t.LastError, &s.notBefore, &t.Delivery, &s.grace}
+		&t.Receipt.Sender, &t.Receipt.ProviderID, &t.LastError, &s.notBefore, &t.Delivery, &s.grace, &s.attempted}
 }
 
 func (s *textScan) text() textback.Text {
@@ -58,6 +64,7 @@ func (s *textScan) text() textback.Text {
 	t.Created, t.NextAttempt, t.Done = scanTime(s.created), scanTime(s.next), scanTime(s.done)
 	t.NotBefore = scanTime(s.notBefore)
 	t.Grace = scanTime(s.grace)
+	t.Attempted = scanTime(s.attempted)
 	return t
 }
 
@@ -112,6 +119,17 @@ func (d *DB) Interrupted(ctx context.Context) ([]textback.Text, error) {
 	ts, err := d.texts(ctx, `SELECT `+textColumns+` FROM texts t WHERE t.state = ? ORDER BY t.id`, textback.Sending)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: interrupted: %w", err)
+	}
+	return ts, nil
+}
+
+// Unresolved returns the unknown texts queued at or after since, oldest
+// first: the ones worth asking the carrier about.
+func (d *DB) Unresolved(ctx context.Context, since time.Time) ([]textback.Text, error) {
+	ts, err := d.texts(ctx, `SELECT `+textColumns+` FROM texts t WHERE t.state = ? AND t.created >= ? ORDER BY t.id`,
+		textback.Unknown, since.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: unresolved: %w", err)
 	}
 	return ts, nil
 }

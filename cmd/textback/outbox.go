@@ -107,7 +107,8 @@ func (o *outbox) Wake() {
 // Run sends due texts until ctx is done. Texts left Sending by a daemon that
 // died are marked Unknown first: the request may have reached the carrier,
 // and a second text to a caller is worse than a lost one. They are logged
-// at error level so an operator can look them up in the carrier's console.
+// at error level so an operator can look them up in the carrier's console,
+// and where the sender can, the outbox looks them up itself (resolve).
 func (o *outbox) Run(ctx context.Context) error {
 	stuck, err := o.store.Interrupted(ctx)
 	if err != nil {
@@ -123,6 +124,7 @@ func (o *outbox) Run(ctx context.Context) error {
 	// A send under way finishes, and is written down, before Run returns.
 	var workers sync.WaitGroup
 	defer workers.Wait()
+	workers.Go(func() { o.resolve(ctx) })
 	slots := make(chan struct{}, max(o.workers, 1))
 	// The ticker wakes the loop while nothing is due, so that it beats.
 	tick, stopTick := o.beat.ticker()
