@@ -123,7 +123,9 @@ type Store interface {
 	RecordInbound(ctx context.Context, m InboundText) (bool, error)
 	// RecordDelivery records a delivery report for a text we sent, found by
 	// the sender and its provider id. A report for no text we know is
-	// ErrUnknownText; a repeated report changes nothing.
+	// ErrUnknownText, and is held a while: MarkSent applies it to a text
+	// whose report came before the sender's answer. A repeated report
+	// changes nothing.
 	RecordDelivery(ctx context.Context, d Delivery) error
 	// CountTexts counts the texts queued since the given time that went out
 	// or may have (the states LastTexted counts), for one rule or, with

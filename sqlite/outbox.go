@@ -140,7 +140,7 @@ func (d *DB) Unresolved(ctx context.Context, since time.Time) ([]textback.Text, 
 // before its request leaves, or a power cut could bring it back queued and
 // send it twice.
 func (d *DB) MarkSending(ctx context.Context, id int64, now time.Time) error {
-	return d.move(ctx, d.durable, "mark sending", id, textback.Sending,
+	return d.move(ctx, d.durable, nil, "mark sending", id, textback.Sending,
 		"attempts = attempts + 1, attempted = ?", timeArg(now))
 }
 
@@ -148,8 +148,11 @@ func (d *DB) MarkSending(ctx context.Context, id int64, now time.Time) error {
 //
 // Its commit is not synced (see lazy): undone by a power cut, the text is
 // sending again, reported unknown at start-up and never resent.
+//
+// A delivery report that came before it (see RecordDelivery) is applied.
 func (d *DB) MarkSent(ctx context.Context, id int64, r textback.Receipt, now time.Time) error {
-	return d.move(ctx, d.lazy, "mark sent", id, textback.Sent,
+	held := func(tx *sql.Tx) error { return applyHeld(ctx, tx, id, r.Sender, r.ProviderID) }
+	return d.move(ctx, d.lazy, held, "mark sent", id, textback.Sent,
 		"sender = ?, provider_id = ?, done = ?", r.Sender, r.ProviderID, timeArg(now))
 }
 
@@ -159,7 +162,7 @@ func (d *DB) MarkRetry(ctx context.Context, id int64, reason string, next time.T
 	if next.IsZero() {
 		return fmt.Errorf("sqlite: mark retry: text %d: zero time", id)
 	}
-	return d.move(ctx, d.durable, "mark retry", id, textback.Queued,
+	return d.move(ctx, d.durable, nil, "mark retry", id, textback.Queued,
 		"last_error = ?, next_attempt = ?", reason, next.UnixNano())
 }
 
@@ -181,7 +184,7 @@ func (d *DB) MarkDone(ctx context.Context, id int64, s textback.State, reason st
 	if s == textback.Cancelled {
 		write = d.durable
 	}
-	return d.move(ctx, write, "mark done", id, s, "last_error = ?, done = ?", reason, timeArg(now))
+	return d.move(ctx, write, nil, "mark done", id, s, "last_error = ?, done = ?", reason, timeArg(now))
 }
 
 // move puts text id in state to, running set (SQL assignments with args) in
@@ -190,9 +193,9 @@ func (d *DB) MarkDone(ctx context.Context, id int64, s textback.State, reason st
 type write func(context.Context, func(*sql.Tx) error) error
 
 // move puts text id in state to, running set (SQL assignments with args) in
-// the same statement, if its current state is one of sources[to], and
-// commits with w.
-func (d *DB) move(ctx context.Context, w write, op string, id int64, to textback.State, set string, args ...any) error {
+// the same statement, if its current state is one of sources[to], then
+// then (if not nil) in the same transaction, and commits with w.
+func (d *DB) move(ctx context.Context, w write, then func(*sql.Tx) error, op string, id int64, to textback.State, set string, args ...any) error {
 	from := sources[to]
 	args = append([]any{to}, args...)
 	args = append(args, id)
@@ -207,8 +210,14 @@ func (d *DB) move(ctx context.Context, w write, op string, id int64, to textback
 			return err
 		}
 		n, err := res.RowsAffected()
-		if err != nil || n == 1 {
+		if err != nil {
 			return err
+		}
+		if n == 1 && then != nil {
+			return then(tx)
+		}
+		if n == 1 {
+			return nil
 		}
 		// Say why, from inside the transaction: nothing has moved it since.
 		err = tx.QueryRowContext(ctx, `SELECT state FROM texts WHERE id = ?`, id).Scan(&cur)
