@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/textproto"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,12 +21,15 @@ import (
 
 // BenchmarkESL measures ESL event throughput on one core, each client on
 // the same stream of the recorded calls repeated with fresh UUIDs, sent by
-// the loopback esltest.Server after auth and "event plain":
+// the loopback esltest.Server after auth and "event plain", which (as
+// FreeSWITCH) sends only the events subscribed to:
 //
-//   - source-tcp: the daemon's own subscription, esl.Source (eslgo, the
-//     reorder queue, esl.Tracker), counting the calls it reports.
-//   - eslgo-tcp: eslgo v1.5.1 alone (third_party/eslgo), counting the
-//     events its listener receives.
+//   - source-tcp: the daemon's own subscription (esl.Filters, then
+//     esl.Subscribed), esl.Source (eslgo, the reorder queue, esl.Tracker),
+//     counting the calls it reports. events/s counts the events it is
+//     sent: the stream's events that the subscription lets through.
+//   - eslgo-tcp: eslgo v1.5.1 as patched (third_party/eslgo) alone, with
+//     the same subscription, counting the events its listener receives.
 //   - parse+tracker: eslgo's parse (textproto.ReadMIMEHeader) and
 //     esl.Tracker on the bodies in memory: textback's work per event.
 //   - envelope: a minimal reader of the same bytes, envelope and headers
@@ -65,13 +69,14 @@ func BenchmarkESL(b *testing.B) {
 		}
 		report(b, s.events, 0, cpu0)
 	})
-	stream := [][]esltest.Message{{{Type: "text/event-plain", Raw: s.data}}} // one write
+	stream := [][]esltest.Message{s.msgs}
+	subEvents, subBytes := subscribedESL(b, s)
 	b.Run("source-tcp", func(b *testing.B) {
 		oneCPU(b)
 		if s.calls == 0 {
-			b.Skip("run parse+tracker first")
+			s.calls = trackESL(b, s)
 		}
-		b.SetBytes(int64(len(s.data)))
+		b.SetBytes(subBytes)
 		cpu0 := cpuTime()
 		for b.Loop() {
 			b.StopTimer()
@@ -99,11 +104,11 @@ func BenchmarkESL(b *testing.B) {
 			srv.Close()
 			b.StartTimer()
 		}
-		report(b, s.events, s.calls, cpu0)
+		report(b, subEvents, s.calls, cpu0)
 	})
 	b.Run("eslgo-tcp", func(b *testing.B) {
 		oneCPU(b)
-		b.SetBytes(int64(len(s.data)))
+		b.SetBytes(subBytes)
 		cpu0 := cpuTime()
 		for b.Loop() {
 			b.StopTimer()
@@ -123,18 +128,23 @@ func BenchmarkESL(b *testing.B) {
 			var n atomic.Int64
 			all := make(chan struct{})
 			conn.RegisterEventListener(eslgo.EventListenAll, func(*eslgo.Event) {
-				if n.Add(1) == int64(s.events) {
+				if n.Add(1) == int64(subEvents) {
 					close(all)
 				}
 			})
 			b.StartTimer()
-			if _, err := conn.SendCommand(ctx, command.Event{Format: "plain", Listen: []string{"ALL"}}); err != nil {
+			for _, f := range esl.Filters {
+				if _, err := conn.SendCommand(ctx, command.Filter{EventHeader: f[0], FilterValue: f[1]}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if _, err := conn.SendCommand(ctx, command.Event{Format: "plain", Listen: esl.Subscribed}); err != nil {
 				b.Fatal(err)
 			}
 			select {
 			case <-all:
 			case <-time.After(2 * time.Minute):
-				b.Fatalf("eslgo: %d of %d events", n.Load(), s.events)
+				b.Fatalf("eslgo: %d of %d events", n.Load(), subEvents)
 			}
 			b.StopTimer()
 			conn.Close()
@@ -142,8 +152,50 @@ func BenchmarkESL(b *testing.B) {
 			srv.Close()
 			b.StartTimer()
 		}
-		report(b, s.events, 0, cpu0)
+		report(b, subEvents, 0, cpu0)
 	})
+}
+
+// subscribedESL returns how many of the stream's events, and how many of
+// its bytes, the daemon's subscription (esl.Filters, esl.Subscribed) lets
+// through, as esltest.Server applies it.
+func subscribedESL(b *testing.B, s *eslStream) (events int, bytes int64) {
+	b.Helper()
+	var sub esltest.Subscription
+	cmds := []string{}
+	for _, f := range esl.Filters {
+		cmds = append(cmds, "filter "+f[0]+" "+f[1])
+	}
+	for _, c := range append(cmds, "event plain "+strings.Join(esl.Subscribed, " ")) {
+		if r, ok := sub.Command(c); !ok || !strings.HasPrefix(r, "+OK") {
+			b.Fatalf("%q: %q", c, r)
+		}
+	}
+	for _, m := range s.msgs {
+		if sub.Wants(m.Body) {
+			events++
+			bytes += int64(len(m.Raw))
+		}
+	}
+	b.Logf("subscribed: %d of %d events (%.1f per call), %d of %d bytes", events, s.events,
+		float64(events)/float64(eslReps*len(eslCalls(b))), bytes, len(s.data))
+	return events, bytes
+}
+
+// trackESL returns the calls esl.Tracker reports on the whole stream.
+func trackESL(b *testing.B, s *eslStream) int {
+	b.Helper()
+	tr := esl.NewTracker(esl.TrackerConfig{})
+	now := time.Unix(1795845900, 0)
+	calls := 0
+	for _, body := range s.bodies {
+		h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(body))).ReadMIMEHeader()
+		if err != nil {
+			b.Fatal(err)
+		}
+		calls += len(tr.Handle(h, now))
+	}
+	return calls
 }
 
 // envelopeCount is the minimal ESL reader: each message's envelope, then

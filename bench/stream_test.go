@@ -142,7 +142,8 @@ func interleave(calls [][][]byte, emit func([]byte)) {
 // their envelopes.
 type eslStream struct {
 	data   []byte
-	bodies [][]byte // the event bodies, aliasing data
+	bodies [][]byte          // the event bodies, aliasing data
+	msgs   []esltest.Message // the messages, aliasing data
 	events int
 	calls  int // calls the tracker reports on it
 }
@@ -233,20 +234,22 @@ func buildESL(tb testing.TB, reps int) *eslStream {
 	}
 	s := &eslStream{}
 	var buf bytes.Buffer
-	var offs [][2]int
+	var offs [][3]int // message, body, end
 	seq := 1000
 	interleave(order, func(body []byte) {
 		seq++
 		body = seqRE.ReplaceAll(body, []byte("Event-Sequence: "+strconv.Itoa(seq)))
 		m := esltest.EventPlain(body)
 		start := buf.Len() + len(m.Raw) - len(m.Body)
+		offs = append(offs, [3]int{buf.Len(), start, buf.Len() + len(m.Raw)})
 		buf.Write(m.Raw)
-		offs = append(offs, [2]int{start, buf.Len()})
 		s.events++
 	})
 	s.data = buf.Bytes()
 	for _, o := range offs {
-		s.bodies = append(s.bodies, s.data[o[0]:o[1]:o[1]])
+		body := s.data[o[1]:o[2]:o[2]]
+		s.bodies = append(s.bodies, body)
+		s.msgs = append(s.msgs, esltest.Message{Type: "text/event-plain", Raw: s.data[o[0]:o[2]:o[2]], Body: body})
 	}
 	eslCache[reps] = s
 	return s

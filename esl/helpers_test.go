@@ -74,7 +74,15 @@ func ended(evs []textback.Event) []textback.Call {
 // the reconnect that follows the stream's disconnect-notice.
 func runStream(t *testing.T, cfg Config, streams ...[]esltest.Message) []textback.Call {
 	t.Helper()
-	srv := &esltest.Server{Password: "ClueCon", Streams: streams, Notice: true}
+	return runServer(t, &esltest.Server{Streams: streams}, cfg)
+}
+
+// runServer is runStream on srv, which it starts with the password
+// ClueCon and Notice set.
+func runServer(t *testing.T, srv *esltest.Server, cfg Config) []textback.Call {
+	t.Helper()
+	streams := srv.Streams
+	srv.Password, srv.Notice = "ClueCon", true
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -206,8 +206,14 @@ func (s *Source) session(ctx context.Context, out chan<- textback.Event) (time.D
 		case <-sctx.Done():
 		}
 	})
-	// Plain, not json or xml: eslgo v1.5.1 parses plain events only
-	// (event.go's readJSONEvent and readXMLEvent return empty headers).
+	// Filters first, so that no unfiltered event comes in between. Plain,
+	// not json or xml: eslgo v1.5.1 parses plain events only (event.go's
+	// readJSONEvent and readXMLEvent return empty headers).
+	for _, f := range Filters {
+		if err := s.command(sctx, conn, command.Filter{EventHeader: f[0], FilterValue: f[1]}); err != nil {
+			return 0, fmt.Errorf("esl: filter %s %s: %w", f[0], f[1], err)
+		}
+	}
 	sub := command.Event{Format: "plain", Listen: Subscribed}
 	if err := s.command(sctx, conn, sub); err != nil {
 		return 0, fmt.Errorf("esl: subscribe: %w", err)

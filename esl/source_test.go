@@ -110,7 +110,11 @@ func TestSubscription(t *testing.T) {
 		t.Error("Connected() after Run returned")
 	}
 	cmds := srv.Commands()
-	want := []string{"auth ***", "api show channels as json", "event plain " + strings.Join(Subscribed, " "), "exit"}
+	want := []string{"auth ***", "api show channels as json"}
+	for _, f := range Filters {
+		want = append(want, "filter "+f[0]+" "+f[1])
+	}
+	want = append(want, "event plain "+strings.Join(Subscribed, " "), "exit")
 	if len(cmds) != len(want) {
 		t.Fatalf("commands = %q, want %q", cmds, want)
 	}
@@ -258,7 +262,8 @@ func TestGarbage(t *testing.T) {
 		esltest.EventPlain([]byte("Event-Name: CHANNEL_BRIDGE\nUnique-ID: y\nBridge-A-Unique-ID: y\nBridge-B-Unique-ID: y\n\n")),
 		{Type: "text/event-json", Raw: []byte("Content-Length: 2\nContent-Type: text/event-json\n\n{}")},
 	}
-	calls := runStream(t, Config{}, append(junk, loadEvents(t, "answered.esl.txt")...))
+	// Unfiltered: FreeSWITCH would not send events without a name.
+	calls := runServer(t, &esltest.Server{Unfiltered: true, Streams: [][]esltest.Message{append(junk, loadEvents(t, "answered.esl.txt")...)}}, Config{})
 	var ours []textback.Call
 	for _, c := range calls {
 		if c.CallerNum == caller {

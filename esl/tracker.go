@@ -36,12 +36,39 @@ const (
 	maxLegs = 1024
 )
 
-// Subscribed lists the events the Tracker reads: what Source subscribes to.
+// Subscribed lists the events the Tracker reads: what Source subscribes to
+// ("event plain ..."; every word after CUSTOM is a subclass).
 var Subscribed = []string{
 	"CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
 	"CHANNEL_BRIDGE", "CHANNEL_EXECUTE", "CHANNEL_HANGUP_COMPLETE",
 	"CUSTOM", "vm::maintenance",
 }
+
+// trackedApps are the dialplan applications whose CHANNEL_EXECUTE the
+// Tracker acts on (call.execute).
+var trackedApps = []string{"voicemail", "lua", "bridge", "callcenter", "fifo"}
+
+// Filters narrow Subscribed at FreeSWITCH: Source sends each as "filter
+// HEADER VALUE" before subscribing. mod_event_socket lets an event through
+// when any filter matches it (OR, values compared case-insensitively), so
+// every subscribed event but CHANNEL_EXECUTE is let through by name, and
+// CHANNEL_EXECUTE only for trackedApps: most of them are "set", and a
+// leg's other events carry what they would tell (channel variables, times).
+var Filters = func() [][2]string {
+	var f [][2]string
+	for _, n := range Subscribed {
+		if n != "CHANNEL_EXECUTE" {
+			f = append(f, [2]string{"Event-Name", n})
+		}
+		if n == "CUSTOM" {
+			break // the rest are subclasses
+		}
+	}
+	for _, a := range trackedApps {
+		f = append(f, [2]string{"Application", a})
+	}
+	return f
+}()
 
 // Tracker follows the legs of every call, grouped under the A-leg's
 // Unique-ID, and reports each call once every leg has sent

@@ -2,7 +2,9 @@
 // speaks the real protocol (auth/request, command/reply, api/response,
 // text/event-plain with Content-Length framing, text/disconnect-notice,
 // text/rude-rejection) and plays recorded event streams, for tests and
-// demonstrations.
+// demonstrations. Like FreeSWITCH, it sends a connection only the events it
+// subscribed to ("event", "nixevent", "noevents", "filter": see
+// Subscription).
 package esltest
 
 import (
@@ -90,11 +92,17 @@ type Server struct {
 	Reject bool
 	// Silent accepts connections and never says anything.
 	Silent bool
-	// Streams[i] is played to the i-th subscription ("event plain ...");
-	// later subscriptions get no events.
+	// Streams[i] is played to the i-th subscription ("event plain ..."),
+	// each event only if the connection's Subscription wants it at the
+	// time; messages other than text/event-plain go out as they are.
+	// Later subscriptions get no events.
 	Streams [][]Message
+	// Unfiltered sends every message of Streams, subscribed or not, as a
+	// broken peer might.
+	Unfiltered bool
 	// DropAfter, when positive, closes the first subscription's connection
-	// after that many messages of its stream, halfway through the next one.
+	// after that many messages of its stream, halfway through the next one
+	// it sends.
 	DropAfter int
 	// Notice ends each stream with text/disconnect-notice and a close.
 	Notice bool
@@ -145,7 +153,7 @@ func (s *Server) Connections() int {
 	return s.n
 }
 
-// Subscriptions returns how many "event plain" commands were accepted.
+// Subscriptions returns how many "event" commands were accepted.
 func (s *Server) Subscriptions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -200,7 +208,19 @@ const (
 
 type conn struct {
 	net.Conn
-	mu sync.Mutex
+	mu  sync.Mutex
+	smu sync.Mutex   // guards sub
+	sub Subscription // what the client subscribed to
+}
+
+// wants reports whether m goes out to c now.
+func (c *conn) wants(m Message) bool {
+	if m.Type != "text/event-plain" {
+		return true
+	}
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	return c.sub.Wants(m.Body)
 }
 
 func (c *conn) send(p []byte) error {
@@ -259,17 +279,19 @@ func (s *Server) serve(nc net.Conn) {
 			c.reply("+OK bye")
 			c.body("text/disconnect-notice", goodbye)
 			return
-		case verb == "event":
-			format, _, _ := strings.Cut(arg, " ")
-			if format != "plain" {
-				c.reply("-ERR invalid format") // this server plays plain streams only
+		case verb == "event" || verb == "nixevent" || verb == "noevents" || verb == "filter":
+			c.smu.Lock()
+			reply, _ := c.sub.Command(cmd)
+			c.smu.Unlock()
+			if verb != "event" || !strings.HasPrefix(reply, "+OK") {
+				c.reply(reply)
 				continue
 			}
 			s.mu.Lock()
 			i := s.subs
 			s.subs++
 			s.mu.Unlock()
-			c.reply("+OK event listener enabled plain")
+			c.reply(reply)
 			if i < len(s.Streams) {
 				stream := s.Streams[i]
 				drop := 0
@@ -296,16 +318,35 @@ func (s *Server) serve(nc net.Conn) {
 	}
 }
 
+// playBatch bounds the bytes play writes at once.
+const playBatch = 64 << 10
+
+// play sends stream to c: the messages c wants, written in batches of up
+// to playBatch bytes.
 func (s *Server) play(c *conn, stream []Message, drop int) {
+	var buf []byte
+	flush := func() bool {
+		err := c.send(buf)
+		buf = buf[:0]
+		return err == nil
+	}
 	for j, m := range stream {
-		if drop > 0 && j == drop {
-			c.send(m.Raw[:len(m.Raw)/2])
+		if !s.Unfiltered && !c.wants(m) {
+			continue
+		}
+		if drop > 0 && j >= drop {
+			buf = append(buf, m.Raw[:len(m.Raw)/2]...)
+			flush()
 			c.Close()
 			return
 		}
-		if c.send(m.Raw) != nil {
+		if len(buf) > 0 && len(buf)+len(m.Raw) > playBatch && !flush() {
 			return
 		}
+		buf = append(buf, m.Raw...)
+	}
+	if len(buf) > 0 && !flush() {
+		return
 	}
 	if s.Notice {
 		c.body("text/disconnect-notice", goodbye)

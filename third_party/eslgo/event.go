@@ -11,8 +11,7 @@
 package eslgo
 
 import (
-	"bufio"
-	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/textproto"
@@ -32,11 +31,14 @@ const (
 	EventListenAll = "ALL"
 )
 
-func readPlainEvent(body []byte) (*Event, error) {
-	reader := bufio.NewReader(bytes.NewBuffer(body))
-	header := textproto.NewReader(reader)
-
-	headers, err := header.ReadMIMEHeader()
+// readPlainEvent parses a text/event-plain body: headers, then an inner
+// body of Content-Length bytes if the headers name one.
+//
+// textback patch: parseHeader, not textproto's ReadMIMEHeader over a
+// bufio.Reader (same headers and errors; one copy of the body as a string
+// that the values share, keys interned in keys); see PATCHES.md.
+func readPlainEvent(body []byte, keys *keyCache) (*Event, error) {
+	headers, rest, err := parseHeader(string(body), keys)
 	if err != nil {
 		return nil, err
 	}
@@ -49,10 +51,17 @@ func readPlainEvent(body []byte) (*Event, error) {
 		if err != nil {
 			return event, err
 		}
+		if length < 0 { // textback patch: make panicked
+			return event, errors.New("negative Content-Length: " + contentLength)
+		}
 		event.Body = make([]byte, length)
-		_, err = io.ReadFull(reader, event.Body)
-		if err != nil {
-			return event, err
+		// As io.ReadFull would from the rest of the body.
+		switch n := copy(event.Body, rest); {
+		case n == length:
+		case n == 0:
+			return event, io.EOF
+		default:
+			return event, io.ErrUnexpectedEOF
 		}
 	}
 

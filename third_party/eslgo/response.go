@@ -11,6 +11,7 @@
 package eslgo
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/textproto"
@@ -36,7 +37,9 @@ type RawResponse struct {
 }
 
 func (c *Conn) readResponse() (*RawResponse, error) {
-	header, err := c.header.ReadMIMEHeader()
+	// textback patch: readEnvelope, not textproto's ReadMIMEHeader (same
+	// headers and errors, fewer allocations); see PATCHES.md.
+	header, err := readEnvelope(c.reader, &c.envelope)
 	if err != nil {
 		return nil, err
 	}
@@ -48,6 +51,9 @@ func (c *Conn) readResponse() (*RawResponse, error) {
 		length, err := strconv.Atoi(contentLength)
 		if err != nil {
 			return response, err
+		}
+		if length < 0 { // textback patch: make panicked
+			return response, errors.New("negative Content-Length: " + contentLength)
 		}
 		response.Body = make([]byte, length)
 		_, err = io.ReadFull(c.reader, response.Body)
