@@ -53,6 +53,7 @@ type Text struct {
 	Attempts    int
 	Created     time.Time
 	NextAttempt time.Time
+	Attempted   time.Time // when it was last handed to a sender
 	Done        time.Time // when it reached a final state
 	Receipt     Receipt
 	LastError   string
@@ -89,15 +90,20 @@ type Store interface {
 	NextAttempt(ctx context.Context) (time.Time, bool, error)
 	// MarkSending records that a text is being handed to a sender.
 	MarkSending(ctx context.Context, id int64, now time.Time) error
-	// MarkSent records that a sender accepted the text.
+	// MarkSent records that a sender accepted the text, or, for an Unknown
+	// text, that the carrier was found to hold it.
 	MarkSent(ctx context.Context, id int64, r Receipt, now time.Time) error
-	// MarkRetry puts a text back in the queue for another attempt at next.
+	// MarkRetry puts a text back in the queue for another attempt at next:
+	// a Sending one that failed for now, or an Unknown one the carrier was
+	// found not to hold.
 	MarkRetry(ctx context.Context, id int64, reason string, next time.Time) error
 	// MarkDone gives a text a final state (Failed, Expired, Unknown,
 	// Cancelled) with the reason.
 	MarkDone(ctx context.Context, id int64, s State, reason string, now time.Time) error
 	// Interrupted returns the texts left Sending by a daemon that died.
 	Interrupted(ctx context.Context) ([]Text, error)
+	// Unresolved returns the Unknown texts queued at or after since.
+	Unresolved(ctx context.Context, since time.Time) ([]Text, error)
 	// History returns the calls recorded since the given time, newest first.
 	History(ctx context.Context, since time.Time) ([]Entry, error)
 	// ConnectedSince returns the earliest answered call with the number
@@ -117,7 +123,9 @@ type Store interface {
 	RecordInbound(ctx context.Context, m InboundText) (bool, error)
 	// RecordDelivery records a delivery report for a text we sent, found by
 	// the sender and its provider id. A report for no text we know is
-	// ErrUnknownText; a repeated report changes nothing.
+	// ErrUnknownText, and is held a while: MarkSent applies it to a text
+	// whose report came before the sender's answer. A repeated report
+	// changes nothing.
 	RecordDelivery(ctx context.Context, d Delivery) error
 	// CountTexts counts the texts queued since the given time that went out
 	// or may have (the states LastTexted counts), for one rule or, with

@@ -366,12 +366,13 @@ func Clean(s string, max int) string {
 }
 
 // Delivery records a provider's delivery report. A report on a text the
-// store does not know (another application's, or sent before the store
-// was reset) is dropped: retrying would not help.
+// store does not know yet is held by the store for a while (the carrier
+// may have called back before the send's answer was written down) and
+// answered as taken: the provider retrying would not help.
 func (h *Handler) Delivery(ctx context.Context, d textback.Delivery) error {
 	err := h.store.RecordDelivery(ctx, d)
 	if errors.Is(err, textback.ErrUnknownText) {
-		h.log.DebugContext(ctx, "delivery report for an unknown text", "provider", d.Provider, "provider_id", d.ProviderID, "status", d.Status)
+		h.log.DebugContext(ctx, "delivery report for a text not known (yet): held", "provider", d.Provider, "provider_id", d.ProviderID, "status", d.Status)
 		return nil
 	}
 	if err != nil {

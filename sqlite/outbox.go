@@ -19,14 +19,20 @@ import (
 //	sending → queued                MarkRetry
 //	queued, sending → failed        MarkDone: a permanent error, before or after handing over
 //	queued, sending → expired       MarkDone: still undelivered after max_delay
-//	sending → unknown               MarkDone: the daemon died mid-send
+//	sending → unknown               MarkDone: the daemon died mid-send, or no answer came
 //	queued → cancelled              MarkDone: held for a grace delay, and the caller got through
+//
+// An unknown text is final unless the carrier is asked about it afterwards:
+//
+//	unknown → sent                  MarkSent: the carrier has it
+//	unknown → queued                MarkRetry: the carrier has no such text
+//	unknown → expired               MarkDone: … and max_delay has passed
 var sources = map[textback.State][]textback.State{
 	textback.Sending:   {textback.Queued},
-	textback.Sent:      {textback.Sending},
-	textback.Queued:    {textback.Sending},
+	textback.Sent:      {textback.Sending, textback.Unknown},
+	textback.Queued:    {textback.Sending, textback.Unknown},
 	textback.Failed:    {textback.Queued, textback.Sending},
-	textback.Expired:   {textback.Queued, textback.Sending},
+	textback.Expired:   {textback.Queued, textback.Sending, textback.Unknown},
 	textback.Unknown:   {textback.Sending},
 	textback.Cancelled: {textback.Queued},
 }
@@ -37,20 +43,20 @@ const textColumns = `COALESCE(t.id, 0), COALESCE(t.call_id, ''), COALESCE(t.rule
 	COALESCE(t.to_number, ''), COALESCE(t.from_number, ''), COALESCE(t.body, ''),
 	COALESCE(t.state, ''), COALESCE(t.attempts, 0), t.created, t.next_attempt, t.done,
 	COALESCE(t.sender, ''), COALESCE(t.provider_id, ''), COALESCE(t.last_error, ''), t.not_before,
-	COALESCE(t.delivery, ''), t.grace`
+	COALESCE(t.delivery, ''), t.grace, t.attempted`
 
 // textScan reads the textColumns of a row.
 type textScan struct {
 	t                              textback.Text
 	created, next, done, notBefore sql.NullInt64
-	grace                          sql.NullInt64
+	grace, attempted               sql.NullInt64
 }
 
 func (s *textScan) dest() []any {
 	t := &s.t
 	return []any{&t.ID, &t.CallID, &t.Rule, &t.To, &t.From, &t.Body,
 		&t.State, &t.Attempts, &s.created, &s.next, &s.done,
-		&t.Receipt.Sender, &t.Receipt.ProviderID, &t.LastError, &s.notBefore, &t.Delivery, &s.grace}
+		&t.Receipt.Sender, &t.Receipt.ProviderID, &t.LastError, &s.notBefore, &t.Delivery, &s.grace, &s.attempted}
 }
 
 func (s *textScan) text() textback.Text {
@@ -58,12 +64,13 @@ func (s *textScan) text() textback.Text {
 	t.Created, t.NextAttempt, t.Done = scanTime(s.created), scanTime(s.next), scanTime(s.done)
 	t.NotBefore = scanTime(s.notBefore)
 	t.Grace = scanTime(s.grace)
+	t.Attempted = scanTime(s.attempted)
 	return t
 }
 
 // texts runs a query for textColumns.
 func (d *DB) texts(ctx context.Context, query string, args ...any) ([]textback.Text, error) {
-	rows, err := d.db.QueryContext(ctx, query, args...)
+	rows, err := d.rd.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +106,7 @@ LIMIT ?`, textback.Queued, now.UnixNano(), limit)
 // when none is queued.
 func (d *DB) NextAttempt(ctx context.Context) (time.Time, bool, error) {
 	var n sql.NullInt64
-	err := d.db.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM texts WHERE state = ?`, textback.Queued).Scan(&n)
+	err := d.rd.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM texts WHERE state = ?`, textback.Queued).Scan(&n)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlite: next attempt: %w", err)
 	}
@@ -116,15 +123,36 @@ func (d *DB) Interrupted(ctx context.Context) ([]textback.Text, error) {
 	return ts, nil
 }
 
+// Unresolved returns the unknown texts queued at or after since, oldest
+// first: the ones worth asking the carrier about.
+func (d *DB) Unresolved(ctx context.Context, since time.Time) ([]textback.Text, error) {
+	ts, err := d.texts(ctx, `SELECT `+textColumns+` FROM texts t WHERE t.state = ? AND t.created >= ? ORDER BY t.id`,
+		textback.Unknown, since.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: unresolved: %w", err)
+	}
+	return ts, nil
+}
+
 // MarkSending moves a queued text to sending and counts the attempt.
+//
+// Its commit is synced before it returns: a text must be on disk as sending
+// before its request leaves, or a power cut could bring it back queued and
+// send it twice.
 func (d *DB) MarkSending(ctx context.Context, id int64, now time.Time) error {
-	return d.move(ctx, "mark sending", id, textback.Sending,
+	return d.move(ctx, d.durable, nil, "mark sending", id, textback.Sending,
 		"attempts = attempts + 1, attempted = ?", timeArg(now))
 }
 
 // MarkSent moves a sending text to sent, with the sender's receipt.
+//
+// Its commit is not synced (see lazy): undone by a power cut, the text is
+// sending again, reported unknown at start-up and never resent.
+//
+// A delivery report that came before it (see RecordDelivery) is applied.
 func (d *DB) MarkSent(ctx context.Context, id int64, r textback.Receipt, now time.Time) error {
-	return d.move(ctx, "mark sent", id, textback.Sent,
+	held := func(tx *sql.Tx) error { return applyHeld(ctx, tx, id, r.Sender, r.ProviderID) }
+	return d.move(ctx, d.lazy, held, "mark sent", id, textback.Sent,
 		"sender = ?, provider_id = ?, done = ?", r.Sender, r.ProviderID, timeArg(now))
 }
 
@@ -134,7 +162,7 @@ func (d *DB) MarkRetry(ctx context.Context, id int64, reason string, next time.T
 	if next.IsZero() {
 		return fmt.Errorf("sqlite: mark retry: text %d: zero time", id)
 	}
-	return d.move(ctx, "mark retry", id, textback.Queued,
+	return d.move(ctx, d.durable, nil, "mark retry", id, textback.Queued,
 		"last_error = ?, next_attempt = ?", reason, next.UnixNano())
 }
 
@@ -148,12 +176,26 @@ func (d *DB) MarkDone(ctx context.Context, id int64, s textback.State, reason st
 	default:
 		return fmt.Errorf("sqlite: mark done: text %d: %q is not failed, expired, unknown or cancelled", id, s)
 	}
-	return d.move(ctx, "mark done", id, s, "last_error = ?, done = ?", reason, timeArg(now))
+	// Undone by a power cut, a failed, expired or unknown text comes back
+	// sending (then unknown) or queued (then failed or expired again, for
+	// the same reason). A cancelled one would come back queued and be
+	// sent, so that one is synced.
+	write := d.lazy
+	if s == textback.Cancelled {
+		write = d.durable
+	}
+	return d.move(ctx, write, nil, "mark done", id, s, "last_error = ?, done = ?", reason, timeArg(now))
 }
 
 // move puts text id in state to, running set (SQL assignments with args) in
 // the same statement, if its current state is one of sources[to].
-func (d *DB) move(ctx context.Context, op string, id int64, to textback.State, set string, args ...any) error {
+// write is lazy or durable.
+type write func(context.Context, func(*sql.Tx) error) error
+
+// move puts text id in state to, running set (SQL assignments with args) in
+// the same statement, if its current state is one of sources[to], then
+// then (if not nil) in the same transaction, and commits with w.
+func (d *DB) move(ctx context.Context, w write, then func(*sql.Tx) error, op string, id int64, to textback.State, set string, args ...any) error {
 	from := sources[to]
 	args = append([]any{to}, args...)
 	args = append(args, id)
@@ -161,28 +203,39 @@ func (d *DB) move(ctx context.Context, op string, id int64, to textback.State, s
 		args = append(args, s)
 	}
 	q := `UPDATE texts SET state = ?, ` + set + ` WHERE id = ? AND state IN (?` + strings.Repeat(", ?", len(from)-1) + `)`
-	res, err := d.db.ExecContext(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("sqlite: %s: text %d: %w", op, id, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("sqlite: %s: text %d: %w", op, id, err)
-	}
-	if n == 1 {
-		return nil
-	}
-
-	// Say why. The state read here may be newer than the one the UPDATE
-	// saw, but either way the text was not where the caller thought.
 	var cur textback.State
-	err = d.db.QueryRowContext(ctx, `SELECT state FROM texts WHERE id = ?`, id).Scan(&cur)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqlite: %s: text %d: %w", op, id, ErrNotFound)
-	} else if err != nil {
+	err := w(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 1 && then != nil {
+			return then(tx)
+		}
+		if n == 1 {
+			return nil
+		}
+		// Say why, from inside the transaction: nothing has moved it since.
+		err = tx.QueryRowContext(ctx, `SELECT state FROM texts WHERE id = ?`, id).Scan(&cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		return ErrState
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrState):
+		return fmt.Errorf("sqlite: %s: text %d is %s, not %s: %w", op, id, cur, joinStates(from), ErrState)
+	default:
 		return fmt.Errorf("sqlite: %s: text %d: %w", op, id, err)
 	}
-	return fmt.Errorf("sqlite: %s: text %d is %s, not %s: %w", op, id, cur, joinStates(from), ErrState)
 }
 
 func joinStates(ss []textback.State) string {
@@ -208,10 +261,10 @@ func (d *DB) Stats(ctx context.Context) (Stats, error) {
 		textback.Queued: 0, textback.Sending: 0, textback.Sent: 0,
 		textback.Failed: 0, textback.Expired: 0, textback.Unknown: 0, textback.Cancelled: 0,
 	}}
-	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM calls`).Scan(&st.Calls); err != nil {
+	if err := d.rd.QueryRowContext(ctx, `SELECT COUNT(*) FROM calls`).Scan(&st.Calls); err != nil {
 		return Stats{}, fmt.Errorf("sqlite: stats: %w", err)
 	}
-	rows, err := d.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM texts GROUP BY state`)
+	rows, err := d.rd.QueryContext(ctx, `SELECT state, COUNT(*) FROM texts GROUP BY state`)
 	if err != nil {
 		return Stats{}, fmt.Errorf("sqlite: stats: %w", err)
 	}

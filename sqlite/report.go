@@ -30,7 +30,7 @@ type MissedCall struct {
 // MissedCalls returns the missed inbound calls recorded at or after since,
 // oldest first, with their texts and the callers' opt-outs.
 func (d *DB) MissedCalls(ctx context.Context, since time.Time) ([]MissedCall, error) {
-	rows, err := d.db.QueryContext(ctx, `
+	rows, err := d.rd.QueryContext(ctx, `
 SELECT c.call_id, c.did, c.outcome, c.caller, c.recorded,
 	COALESCE(t.state, ''), COALESCE(t.done, t.created), o.created
 FROM calls c
@@ -64,7 +64,7 @@ ORDER BY c.recorded, c.id`, since.UnixNano(), textback.Inbound, textback.Answere
 // InboundSince returns the texts people sent us received at or after
 // since, oldest first.
 func (d *DB) InboundSince(ctx context.Context, since time.Time) ([]textback.InboundText, error) {
-	rows, err := d.db.QueryContext(ctx, `
+	rows, err := d.rd.QueryContext(ctx, `
 SELECT provider, provider_id, from_number, to_number, body, received
 FROM inbound WHERE received >= ? ORDER BY received, id`, since.UnixNano())
 	if err != nil {
@@ -99,7 +99,7 @@ type Gauges struct {
 // indexes, so a scrape costs little.
 func (d *DB) Gauges(ctx context.Context) (Gauges, error) {
 	var g Gauges
-	err := d.db.QueryRowContext(ctx, `
+	err := d.rd.QueryRowContext(ctx, `
 SELECT (SELECT COUNT(*) FROM texts WHERE state IN (?, ?)), (SELECT COUNT(*) FROM optouts)`,
 		textback.Queued, textback.Sending).Scan(&g.Queued, &g.OptOuts)
 	if err != nil {

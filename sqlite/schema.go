@@ -103,6 +103,20 @@ ALTER TABLE calls ADD COLUMN party TEXT NOT NULL DEFAULT '';
 CREATE INDEX calls_party ON calls (party, recorded);
 ALTER TABLE texts ADD COLUMN grace INTEGER;
 `,
+	// 6: delivery reports that came before the sender's answer was written
+	// down (a carrier calls back within milliseconds), held for the text.
+	`
+CREATE TABLE held_deliveries (
+	provider    TEXT    NOT NULL,
+	provider_id TEXT    NOT NULL,
+	status      TEXT    NOT NULL,
+	detail      TEXT    NOT NULL,
+	at          INTEGER NOT NULL,
+	received    INTEGER NOT NULL,
+	PRIMARY KEY (provider, provider_id)
+) STRICT;
+CREATE INDEX held_deliveries_received ON held_deliveries (received);
+`,
 }
 
 // migrate applies the migrations the database lacks, each in a transaction

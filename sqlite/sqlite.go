@@ -10,6 +10,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -41,15 +42,24 @@ var busyTimeout = 5 * time.Second
 // DB is the journal and outbox in one SQLite file. It is safe for concurrent
 // use.
 //
-// It holds a single connection: database/sql hands it to one caller at a
-// time, so our own goroutines queue in Go (honouring their ctx) instead of
-// meeting SQLITE_BUSY, and a transaction never waits on a reader of ours.
-// The daemon handles a few calls a minute, so a pool of readers would buy
-// nothing; WAL still lets other processes (textback history, the sqlite3
-// shell) read while we write.
+// It writes through a single connection: database/sql hands it to one
+// caller at a time, so our own goroutines queue in Go (honouring their ctx)
+// instead of meeting SQLITE_BUSY. It reads through a small pool of
+// read-only connections: under WAL a reader sees every commit made before
+// it began and neither waits for the writer nor holds it up, so the
+// decision of one call (opt-out, cooldown, caps) is not queued behind the
+// fsync of another call's text. Other processes (textback history, the
+// sqlite3 shell) read while we write too.
 type DB struct {
-	db *sql.DB
+	db *sql.DB // the writer
+	rd *sql.DB // the readers; the writer itself for an in-memory database
+	// memory is set for ":memory:", where nothing is synced anyway.
+	memory bool
 }
+
+// readers is the size of the read pool: the event loop, the outbox, the
+// HTTP handlers and a sender or two read at once.
+const readers = 4
 
 // Open opens the database at path, creating the file (0600) and its
 // directory (0700) if missing, and brings its schema up to date. The path
@@ -79,20 +89,18 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// WAL: readers in other processes don't block our writes, and a commit
 	// appends to the log instead of rewriting pages.
 	q.Add("_pragma", "journal_mode(WAL)")
-	// FULL syncs the WAL at every commit. With NORMAL, a power cut can undo
-	// the last commits: a text marked sent would come back as sending (and
-	// be reported unknown) or as queued (and be sent twice), and a recorded
-	// call could vanish, so a re-reported call would be texted again.
+	// FULL syncs the WAL at every commit: what a commit wrote survives a
+	// power cut. The writes that can be undone by one without harm ask for
+	// NORMAL (see lazy); FULL is what every connection returns to.
 	q.Add("_pragma", "synchronous(FULL)")
 	// Write transactions take the write lock at BEGIN, so a transaction
 	// that reads first never has to upgrade its lock, which fails with
 	// SQLITE_BUSY at once instead of waiting out busy_timeout.
 	q.Set("_txlock", "immediate")
-	dsn += "?" + q.Encode()
 
 	// A connector rather than sql.Open("sqlite", …) and a blank import:
 	// the driver is ours to choose, not a side effect.
-	c, err := modernc.NewConnector(dsn)
+	c, err := modernc.NewConnector(dsn + "?" + q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -104,11 +112,27 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	d := &DB{db: db}
+	d := &DB{db: db, rd: db, memory: memory}
 	if err := d.setup(ctx, memory); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
+	if memory {
+		return d, nil
+	}
+	// The readers open after setup, on a file whose schema is current.
+	// query_only makes a write through them an error, not a second writer.
+	rq := url.Values{}
+	rq.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
+	rq.Add("_pragma", "query_only(1)")
+	rc, err := modernc.NewConnector(dsn + "?" + rq.Encode())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	d.rd = sql.OpenDB(rc)
+	d.rd.SetMaxOpenConns(readers)
+	d.rd.SetMaxIdleConns(readers)
 	return d, nil
 }
 
@@ -143,10 +167,67 @@ func (d *DB) setup(ctx context.Context, memory bool) error {
 // Close closes the database. SQLite checkpoints the WAL into the file as its
 // last connection closes.
 func (d *DB) Close() error {
-	if err := d.db.Close(); err != nil {
+	var rerr error
+	if d.rd != d.db {
+		rerr = d.rd.Close()
+	}
+	if err := errors.Join(rerr, d.db.Close()); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil
+}
+
+// lazy runs fn in a write transaction committed with synchronous=NORMAL:
+// the commit reaches the WAL file, so it survives the daemon being killed,
+// but is not synced to disk, so a power cut (or a kernel crash) in the next
+// moments can undo it. The next commit with FULL syncs it along with its
+// own, for the WAL is one file written in order. It is for writes whose
+// loss in a power cut does no harm — a text marked sent comes back as
+// sending and is reported unknown, never resent — and which sit on the
+// path of a text, where an fsync costs more than the rest of the work.
+//
+// The connection is set back to FULL before it is returned to the pool,
+// so every other write stays synced; if that fails the connection is
+// thrown away.
+func (d *DB) lazy(ctx context.Context, fn func(*sql.Tx) error) error {
+	if d.memory {
+		return d.durable(ctx, fn) // nothing is synced
+	}
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		return err
+	}
+	defer func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// durable runs fn in a write transaction committed with synchronous=FULL.
+func (d *DB) durable(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // timeArg is the column value of t: Unix nanoseconds, NULL for the zero time.

@@ -138,6 +138,7 @@ func TestRoundTrip(t *testing.T) {
 			Attempts:    2,
 			Created:     t0,
 			NextAttempt: t0.Add(time.Minute),
+			Attempted:   t0.Add(time.Minute),
 			Done:        t0.Add(61 * time.Second),
 			Receipt:     textback.Receipt{Sender: "twilio", ProviderID: "SM123"},
 			LastError:   "twilio: 503",
@@ -392,10 +393,10 @@ func TestTransitions(t *testing.T) {
 		from []textback.State // where op is allowed
 	}{
 		"MarkSending":         {sending, []textback.State{textback.Queued}},
-		"MarkSent":            {sent, []textback.State{textback.Sending}},
-		"MarkRetry":           {retry, []textback.State{textback.Sending}},
+		"MarkSent":            {sent, []textback.State{textback.Sending, textback.Unknown}},
+		"MarkRetry":           {retry, []textback.State{textback.Sending, textback.Unknown}},
 		"MarkDone(failed)":    {done(textback.Failed), []textback.State{textback.Queued, textback.Sending}},
-		"MarkDone(expired)":   {done(textback.Expired), []textback.State{textback.Queued, textback.Sending}},
+		"MarkDone(expired)":   {done(textback.Expired), []textback.State{textback.Queued, textback.Sending, textback.Unknown}},
 		"MarkDone(unknown)":   {done(textback.Unknown), []textback.State{textback.Sending}},
 		"MarkDone(cancelled)": {done(textback.Cancelled), []textback.State{textback.Queued}},
 	}
@@ -883,5 +884,37 @@ func TestGraceRoundTrip(t *testing.T) {
 	due, err := d.Due(t.Context(), t0.Add(2*time.Minute), 10)
 	if err != nil || len(due) != 1 || !due[0].Grace.Equal(t0) {
 		t.Fatalf("Due() = %+v, %v; want one text with Grace %v", due, err, t0)
+	}
+}
+
+func TestUnresolved(t *testing.T) {
+	d, _ := openTest(t)
+	ctx := t.Context()
+	unknown := func(call string, at time.Time) int64 {
+		id := record(t, d, call, "+13125550101", at)
+		must(t, d.MarkSending(ctx, id, at.Add(time.Second)))
+		must(t, d.MarkDone(ctx, id, textback.Unknown, "timeout", at.Add(20*time.Second)))
+		return id
+	}
+	unknown("old", t0.Add(-25*time.Hour))
+	fresh := unknown("fresh", t0)
+	sent := record(t, d, "sent", "+13125550102", t0)
+	must(t, d.MarkSending(ctx, sent, t0))
+	must(t, d.MarkSent(ctx, sent, textback.Receipt{Sender: "log"}, t0))
+
+	got, err := d.Unresolved(ctx, t0.Add(-24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != fresh {
+		t.Fatalf("Unresolved = %+v, want only text %d", got, fresh)
+	}
+	if !got[0].Attempted.Equal(t0.Add(time.Second)) {
+		t.Errorf("Attempted = %s, want the last MarkSending %s", got[0].Attempted, t0.Add(time.Second))
+	}
+	// Found at the carrier afterwards: unknown → sent, and no longer unresolved.
+	must(t, d.MarkSent(ctx, fresh, textback.Receipt{Sender: "twilio", ProviderID: "SM1"}, t0.Add(6*time.Minute)))
+	if got, err := d.Unresolved(ctx, t0.Add(-24*time.Hour)); err != nil || len(got) != 0 {
+		t.Errorf("Unresolved after resolving = %v, %v; want none", got, err)
 	}
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,9 +16,16 @@ import (
 	"github.com/textback/textback/sms"
 )
 
-// outbox sends the queued texts of the store through one sender, one at a
-// time, oldest first, and records what became of each. Its Run loop is the
-// only goroutine that sends, so a text is never handed to two senders.
+// sendWorkers is how many texts the outbox sends at once. A carrier takes
+// a few hundred milliseconds to answer a request; one at a time, the fifth
+// caller of a burst would wait a second or more. The senders are safe for
+// concurrent use, and a rate limit (sms.Limited) or a modem paces them.
+const sendWorkers = 4
+
+// outbox sends the queued texts of the store through one sender, up to
+// sendWorkers at once, oldest first, and records what became of each. Its
+// Run loop alone hands texts out, and never one that is in hand already, so
+// a text is never sent twice at once.
 type outbox struct {
 	store    textback.Store
 	sender   textback.Sender
@@ -37,7 +46,16 @@ type outbox struct {
 	// journal, they cancel a text held for a grace delay.
 	conns *connections
 
+	// workers is how many texts are sent at once; newOutbox sets sendWorkers.
+	workers int
+
 	mu sync.Mutex
+	// inflight holds the ids of the texts handed to a worker and not yet
+	// done with: Due may list them again until they are marked sending.
+	inflight map[int64]bool
+	// storeErr is the first store error a worker met since the loop last
+	// looked.
+	storeErr error
 	// decided holds, for the texts queued since the daemon started, when
 	// their call was decided: the start of the send latency. Entries go
 	// when a text reaches a final state; a text queued before a restart
@@ -53,6 +71,8 @@ func newOutbox(store textback.Store, sender textback.Sender, maxDelay time.Durat
 		wake:        make(chan struct{}, 1),
 		decided:     make(map[int64]time.Time),
 		conns:       newConnections(),
+		workers:     sendWorkers,
+		inflight:    make(map[int64]bool),
 	}
 }
 
@@ -87,7 +107,8 @@ func (o *outbox) Wake() {
 // Run sends due texts until ctx is done. Texts left Sending by a daemon that
 // died are marked Unknown first: the request may have reached the carrier,
 // and a second text to a caller is worse than a lost one. They are logged
-// at error level so an operator can look them up in the carrier's console.
+// at error level so an operator can look them up in the carrier's console,
+// and where the sender can, the outbox looks them up itself (resolve).
 func (o *outbox) Run(ctx context.Context) error {
 	stuck, err := o.store.Interrupted(ctx)
 	if err != nil {
@@ -100,12 +121,23 @@ func (o *outbox) Run(ctx context.Context) error {
 		}
 		o.metrics.Text(string(textback.Unknown))
 	}
+	// A send under way finishes, and is written down, before Run returns.
+	var workers sync.WaitGroup
+	defer workers.Wait()
+	workers.Go(func() { o.resolve(ctx) })
+	slots := make(chan struct{}, max(o.workers, 1))
 	// The ticker wakes the loop while nothing is due, so that it beats.
 	tick, stopTick := o.beat.ticker()
 	defer stopTick()
 	for {
 		o.beat.beat()
-		if err := o.drain(ctx); err != nil {
+		err := o.drain(ctx, slots, &workers)
+		o.mu.Lock()
+		err = cmp.Or(err, o.storeErr)
+		o.storeErr = nil
+		busy := len(o.inflight) > 0
+		o.mu.Unlock()
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -121,6 +153,10 @@ func (o *outbox) Run(ctx context.Context) error {
 		if next, ok, err := o.store.NextAttempt(ctx); err == nil && ok {
 			wait = max(next.Sub(o.now()), 0)
 		}
+		if wait == 0 && busy {
+			// What is due is in hand; a worker wakes the loop when done.
+			wait = time.Minute
+		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -134,24 +170,49 @@ func (o *outbox) Run(ctx context.Context) error {
 	}
 }
 
-// drain sends every text that is due now.
-func (o *outbox) drain(ctx context.Context) error {
+// drain hands every text that is due now and not in hand already to a
+// worker, waiting for a free slot. It returns once none is left to hand out.
+func (o *outbox) drain(ctx context.Context, slots chan struct{}, workers *sync.WaitGroup) error {
 	for ctx.Err() == nil {
-		due, err := o.store.Due(ctx, o.now(), 16)
+		due, err := o.store.Due(ctx, o.now(), 4*cap(slots))
 		if err != nil {
 			return err
 		}
+		o.mu.Lock()
+		due = slices.DeleteFunc(due, func(t textback.Text) bool { return o.inflight[t.ID] })
+		o.mu.Unlock()
 		if len(due) == 0 {
 			return nil
 		}
 		for _, t := range due {
-			if ctx.Err() != nil {
+			o.beat.beat()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
 				return nil
 			}
-			o.beat.beat()
-			if err := o.attempt(ctx, t); err != nil {
-				return err
+			o.mu.Lock()
+			failed := o.storeErr != nil
+			if !failed {
+				o.inflight[t.ID] = true
 			}
+			o.mu.Unlock()
+			if failed {
+				// Run waits before the next round: the text is still queued.
+				<-slots
+				return nil
+			}
+			workers.Go(func() {
+				err := o.attempt(ctx, t)
+				o.mu.Lock()
+				delete(o.inflight, t.ID)
+				if err != nil && o.storeErr == nil {
+					o.storeErr = err
+				}
+				o.mu.Unlock()
+				<-slots
+				o.Wake()
+			})
 		}
 	}
 	return nil

@@ -358,3 +358,141 @@ func TestConnectionsBounded(t *testing.T) {
 		t.Errorf("%d numbers remembered with no delay, want 0", n)
 	}
 }
+
+// countingSender takes delay over each text and counts how many it holds
+// at once.
+type countingSender struct {
+	delay time.Duration
+
+	mu        sync.Mutex
+	now, most int
+	bodies    map[string]int
+}
+
+func (s *countingSender) Send(ctx context.Context, m textback.Message) (textback.Receipt, error) {
+	s.mu.Lock()
+	s.now++
+	s.most = max(s.most, s.now)
+	s.bodies[m.Body]++
+	s.mu.Unlock()
+	time.Sleep(s.delay)
+	s.mu.Lock()
+	s.now--
+	s.mu.Unlock()
+	return textback.Receipt{Sender: "counting", ProviderID: m.Body}, nil
+}
+
+// TestOutboxSendsInParallel: a burst of texts through a slow carrier goes
+// out sendWorkers at a time, each text once.
+func TestOutboxSendsInParallel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		const n = 10
+		for i := range n {
+			queueText(t, db, fmt.Sprintf("c%d", i), time.Now())
+		}
+		snd := &countingSender{delay: time.Second, bodies: map[string]int{}}
+		ob := newOutbox(db, snd, 15*time.Minute, slog.New(slog.DiscardHandler))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- ob.Run(ctx) }()
+		// Three rounds of four: all ten are out after three seconds.
+		time.Sleep(3*time.Second + time.Millisecond)
+		synctest.Wait()
+		st, err := db.Stats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Texts[textback.Sent] != n {
+			t.Errorf("%d of %d texts sent after 3 s through a 1 s carrier, want all (%d at once)", st.Texts[textback.Sent], n, sendWorkers)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if snd.most != sendWorkers {
+			t.Errorf("%d texts in flight at most, want %d", snd.most, sendWorkers)
+		}
+		if len(snd.bodies) != n {
+			t.Errorf("%d distinct texts sent, want %d", len(snd.bodies), n)
+		}
+		for b, k := range snd.bodies {
+			if k != 1 {
+				t.Errorf("%q sent %d times", b, k)
+			}
+		}
+	})
+}
+
+// flakyStore fails MarkSending until healed, and counts the tries.
+type flakyStore struct {
+	*sqlite.DB
+	mu     sync.Mutex
+	broken bool
+	tries  int
+}
+
+func (s *flakyStore) MarkSending(ctx context.Context, id int64, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tries++
+	if s.broken {
+		return errors.New("sqlite: mark sending: database or disk is full")
+	}
+	return s.DB.MarkSending(ctx, id, now)
+}
+
+// TestOutboxStoreErrorBacksOff: while the store refuses to mark texts
+// sending, the outbox tries every few seconds, not in a busy loop, sends
+// nothing, and sends each text once when the store recovers.
+func TestOutboxStoreErrorBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		for i := range 6 {
+			queueText(t, db, fmt.Sprintf("c%d", i), time.Now())
+		}
+		store := &flakyStore{DB: db, broken: true}
+		snd := &countingSender{bodies: map[string]int{}}
+		ob := newOutbox(store, snd, 15*time.Minute, slog.New(slog.DiscardHandler))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- ob.Run(ctx) }()
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		snd.mu.Lock()
+		if len(snd.bodies) != 0 {
+			t.Errorf("%d texts sent while the store could not mark them sending", len(snd.bodies))
+		}
+		snd.mu.Unlock()
+		store.mu.Lock()
+		tries := store.tries
+		store.broken = false
+		store.mu.Unlock()
+		// A round every 5 s, at most a slot's worth of tries in each.
+		if tries > 7*sendWorkers {
+			t.Errorf("%d tries to mark a text sending in 30 s of a broken store, want a few a round", tries)
+		}
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if len(snd.bodies) != 6 {
+			t.Errorf("%d texts sent after the store recovered, want 6", len(snd.bodies))
+		}
+		for b, k := range snd.bodies {
+			if k != 1 {
+				t.Errorf("%q sent %d times", b, k)
+			}
+		}
+	})
+}

@@ -1,0 +1,127 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/textback/textback"
+)
+
+// synchronous reads the writer's synchronous setting: 1 NORMAL, 2 FULL.
+func synchronous(t *testing.T, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) int {
+	t.Helper()
+	var n int
+	if err := q.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestLazyCommitsUnsyncedAndRestoresFull(t *testing.T) {
+	d, _ := openTest(t)
+	if n := synchronous(t, d.db); n != 2 {
+		t.Fatalf("writer opens with synchronous = %d, want 2 (FULL)", n)
+	}
+	boom := errors.New("boom")
+	cancelled, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	for name, tt := range map[string]struct {
+		write  write
+		ctx    context.Context
+		want   int   // synchronous inside the transaction
+		err    error // fn's error
+		reason string
+	}{
+		"lazy":              {write: d.lazy, ctx: t.Context(), want: 1},
+		"lazy, fn fails":    {write: d.lazy, ctx: t.Context(), want: 1, err: boom},
+		"lazy, ctx ends":    {write: d.lazy, ctx: cancelled, want: 1, err: context.Canceled},
+		"durable":           {write: d.durable, ctx: t.Context(), want: 2},
+		"durable, fn fails": {write: d.durable, ctx: t.Context(), want: 2, err: boom},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := tt.write(tt.ctx, func(tx *sql.Tx) error {
+				if n := synchronous(t, tx); n != tt.want {
+					t.Errorf("synchronous = %d inside the transaction, want %d", n, tt.want)
+				}
+				if _, err := tx.ExecContext(t.Context(), `INSERT INTO optouts (number, source, created) VALUES ('+13125550199', 'test', 1)`); err != nil {
+					t.Fatal(err)
+				}
+				if tt.err == context.Canceled {
+					cancel()
+				}
+				return tt.err
+			})
+			if !errors.Is(err, tt.err) {
+				t.Errorf("write = %v, want %v", err, tt.err)
+			}
+			// Every other write stays synced.
+			if n := synchronous(t, d.db); n != 2 {
+				t.Errorf("synchronous = %d after the write, want 2 (FULL)", n)
+			}
+			out, err := d.OptedOut(t.Context(), "+13125550199")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out != (tt.err == nil) {
+				t.Errorf("row written = %v, want %v (committed only without an error)", out, tt.err == nil)
+			}
+			if _, err := d.db.ExecContext(t.Context(), `DELETE FROM optouts`); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestReadersCannotWrite(t *testing.T) {
+	d, _ := openTest(t)
+	if d.rd == d.db {
+		t.Fatal("a file database reads through its writer")
+	}
+	_, err := d.rd.ExecContext(t.Context(), `INSERT INTO optouts (number, source, created) VALUES ('+13125550199', 'test', 1)`)
+	if err == nil {
+		t.Fatal("a write through the readers succeeded")
+	}
+}
+
+// A reader sees what the writer committed the moment the commit returns,
+// synced or not: the outbox finds a text the event loop has just queued.
+func TestReadersSeeEveryCommit(t *testing.T) {
+	d, _ := openTest(t)
+	for i := range 50 {
+		id := record(t, d, "c"+string(rune('a'+i%26))+string(rune('a'+i/26)), "+13125550150", t0)
+		due, err := d.Due(t.Context(), t0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(due) != i+1 || due[i].ID != id {
+			t.Fatalf("after %d texts queued, Due returns %d", i+1, len(due))
+		}
+	}
+}
+
+func TestSyncRecord(t *testing.T) {
+	m := func(f func(*textback.Message)) *textback.Message {
+		msg := text("c1", "+13125550150")
+		f(msg)
+		return msg
+	}
+	for name, tt := range map[string]struct {
+		m    *textback.Message
+		want bool
+	}{
+		"no text":          {nil, false},
+		"a text due now":   {m(func(*textback.Message) {}), false},
+		"deferred":         {m(func(m *textback.Message) { m.NotBefore = t0.Add(time.Hour) }), true},
+		"not_before past":  {m(func(m *textback.Message) { m.NotBefore = t0.Add(-time.Hour) }), false},
+		"held for a grace": {m(func(m *textback.Message) { m.Grace = t0 }), true},
+	} {
+		if got := syncRecord(tt.m, t0); got != tt.want {
+			t.Errorf("%s: syncRecord = %v, want %v", name, got, tt.want)
+		}
+	}
+}
