@@ -122,6 +122,15 @@ CREATE INDEX held_deliveries_received ON held_deliveries (received);
 // migrate applies the migrations the database lacks, each in a transaction
 // with its version, so a crash leaves the schema at one version or the next.
 func migrate(ctx context.Context, db *sql.DB) error {
+	// Most opens find the schema current: say so without the write lock,
+	// which another process (the daemon, a backup) may hold for a while.
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if v == len(migrations) {
+		return nil
+	}
 	for {
 		done, err := migrateOne(ctx, db)
 		if err != nil || done {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/textback/textback"
@@ -55,6 +56,9 @@ type DB struct {
 	rd *sql.DB // the readers; the writer itself for an in-memory database
 	// memory is set for ":memory:", where nothing is synced anyway.
 	memory bool
+	// stop ends checkpoints, which closes stopped; nil for ":memory:".
+	stop, stopped chan struct{}
+	closing       sync.Once
 }
 
 // readers is the size of the read pool: the event loop, the outbox, the
@@ -93,6 +97,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// power cut. The writes that can be undone by one without harm ask for
 	// NORMAL (see lazy); FULL is what every connection returns to.
 	q.Add("_pragma", "synchronous(FULL)")
+	// The WAL is copied into the database file (a checkpoint, with its own
+	// fsyncs) by a goroutine of its own (checkpoints), not by whichever
+	// commit happens to cross 1,000 pages, which would keep that text
+	// waiting for it.
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	// Write transactions take the write lock at BEGIN, so a transaction
 	// that reads first never has to upgrade its lock, which fails with
 	// SQLITE_BUSY at once instead of waiting out busy_timeout.
@@ -133,7 +142,33 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	d.rd = sql.OpenDB(rc)
 	d.rd.SetMaxOpenConns(readers)
 	d.rd.SetMaxIdleConns(readers)
+	d.stop = make(chan struct{})
+	d.stopped = make(chan struct{})
+	go d.checkpoints(checkpointEvery)
 	return d, nil
+}
+
+// checkpointEvery is how often checkpoints copies the WAL into the file.
+var checkpointEvery = time.Second
+
+// checkpoints copies the WAL into the database file every tick
+// until Close, through a reader: a PASSIVE checkpoint takes no write lock,
+// so commits go on while it runs, and copies what no reader still needs.
+// SQLite restarts the WAL from its beginning at the first commit after a
+// complete one, so the file stays small. An error (disk full) is met again
+// at the next commit, where it is reported; the next tick tries again.
+func (d *DB) checkpoints(every time.Duration) {
+	defer close(d.stopped)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		}
+		d.rd.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	}
 }
 
 // create makes the database file and its directory if they are missing, so
@@ -168,6 +203,10 @@ func (d *DB) setup(ctx context.Context, memory bool) error {
 // last connection closes.
 func (d *DB) Close() error {
 	var rerr error
+	if d.stop != nil {
+		d.closing.Do(func() { close(d.stop) })
+		<-d.stopped
+	}
 	if d.rd != d.db {
 		rerr = d.rd.Close()
 	}

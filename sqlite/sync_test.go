@@ -4,6 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +126,81 @@ func TestSyncRecord(t *testing.T) {
 		if got := syncRecord(tt.m, t0); got != tt.want {
 			t.Errorf("%s: syncRecord = %v, want %v", name, got, tt.want)
 		}
+	}
+}
+
+// TestCheckpointsInBackground: commits never copy the WAL into the file
+// themselves (that would keep a text waiting); the checkpoints goroutine
+// does.
+func TestCheckpointsInBackground(t *testing.T) {
+	size := func(path string) int64 {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	for name, every := range map[string]time.Duration{"never": time.Hour, "every 20ms": 20 * time.Millisecond} {
+		t.Run(name, func(t *testing.T) {
+			defer func(d time.Duration) { checkpointEvery = d }(checkpointEvery)
+			checkpointEvery = every
+			d, path := openTest(t)
+			before := size(path)
+			// About 1,500 pages: past SQLite's default autocheckpoint of 1,000.
+			body := strings.Repeat("x", 4000)
+			err := d.lazy(t.Context(), func(tx *sql.Tx) error {
+				for i := range 1500 {
+					if _, err := tx.Exec(`INSERT INTO inbound (provider, provider_id, from_number, to_number, body, received)
+VALUES ('test', ?, '+13125550150', '+13125550100', ?, 1)`, fmt.Sprint(i), body); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			record(t, d, "c1", "+13125550150", t0) // and a commit after it
+			grown := false
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				if grown = size(path) > before; grown || every == time.Hour {
+					break
+				}
+			}
+			if every == time.Hour && grown {
+				t.Errorf("the file grew from %d to %d bytes with no background checkpoint: a commit checkpointed", before, size(path))
+			}
+			if every != time.Hour && !grown {
+				t.Errorf("the file stayed at %d bytes: no background checkpoint", before)
+			}
+		})
+	}
+}
+
+// TestOpenWhileLocked: opening a current journal needs no write lock, so
+// `textback history` works while another process holds it.
+func TestOpenWhileLocked(t *testing.T) {
+	_, path := openTest(t)
+	lock, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	lock.SetMaxOpenConns(1)
+	if _, err := lock.Exec("BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Exec("ROLLBACK")
+	start := time.Now()
+	d, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open while another process holds the write lock: %v", err)
+	}
+	defer d.Close()
+	if took := time.Since(start); took > busyTimeout/2 {
+		t.Errorf("Open took %s: it waited for the lock", took)
+	}
+	if _, err := d.History(t.Context(), time.Time{}); err != nil {
+		t.Errorf("History while locked: %v", err)
 	}
 }
