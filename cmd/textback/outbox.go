@@ -245,6 +245,11 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 	}
 	if age := now.Sub(start); age > o.maxDelay {
 		reason := fmt.Sprintf("not sent within max_delay %s (last error: %s)", o.maxDelay, t.LastError)
+		if t.Attempts == 0 {
+			// Queued late: the journal could not be written for a while.
+			reason = fmt.Sprintf("not sent within max_delay %s: queued %s after the call, never tried",
+				o.maxDelay, age.Round(time.Second))
+		}
 		log.Warn("sms expired", "reason", reason)
 		o.done(t.ID, textback.Expired)
 		return o.store.MarkDone(ctx, t.ID, textback.Expired, reason, now)
@@ -261,7 +266,10 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 	ctx = context.WithoutCancel(ctx) // and what became of it is written down
 	switch {
 	case err == nil:
-		if err := o.store.MarkSent(ctx, t.ID, r, done); err != nil {
+		// The carrier has the text: a store that fails now (locked, full)
+		// is tried again for a while, or the text would be left sending,
+		// reported unknown at the next start.
+		if err := o.persist(ctx, func() error { return o.store.MarkSent(ctx, t.ID, r, done) }); err != nil {
 			return err
 		}
 		log.Info("sms sent", "sender", r.Sender, "provider_id", r.ProviderID, "attempt", t.Attempts+1,
@@ -286,7 +294,7 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 	case errors.Is(err, textback.ErrUnconfirmed):
 		log.Error("sms state unknown: it may have gone out; not resent", "err", err)
 		o.done(t.ID, textback.Unknown)
-		return o.store.MarkDone(ctx, t.ID, textback.Unknown, err.Error(), done)
+		return o.persist(ctx, func() error { return o.store.MarkDone(ctx, t.ID, textback.Unknown, err.Error(), done) })
 	case errors.Is(err, textback.ErrUndeliverable):
 		log.Error("sms failed", "err", err)
 		o.done(t.ID, textback.Failed)
@@ -298,7 +306,7 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 			}
 			log.Info("number opted out", "reason", "carrier: recipient unsubscribed")
 		}
-		return o.store.MarkDone(ctx, t.ID, textback.Failed, err.Error(), done)
+		return o.persist(ctx, func() error { return o.store.MarkDone(ctx, t.ID, textback.Failed, err.Error(), done) })
 	default:
 		wait := backoff(t.Attempts + 1)
 		if re := (*textback.RetryError)(nil); errors.As(err, &re) && re.After > wait {
@@ -306,8 +314,28 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 		}
 		log.Warn("sms send failed, will retry", "err", err, "retry_in", wait.Round(time.Millisecond))
 		o.metrics.Text("retry")
-		return o.store.MarkRetry(ctx, t.ID, err.Error(), done.Add(wait))
+		return o.persist(ctx, func() error { return o.store.MarkRetry(ctx, t.ID, err.Error(), done.Add(wait)) })
 	}
+}
+
+// persistTries is how many times persist tries a write, waiting 1s, 2s, 4s
+// … between them.
+var persistTries = 5
+
+// persist runs write, the record of what a send did, until it succeeds or
+// persistTries have failed.
+func (o *outbox) persist(ctx context.Context, write func() error) error {
+	var err error
+	for i := range persistTries {
+		if err = write(); err == nil {
+			return nil
+		}
+		if i < persistTries-1 {
+			o.log.Warn("outbox: store error recording a send; trying again", "err", err)
+			sleep(ctx, time.Second<<i)
+		}
+	}
+	return err
 }
 
 // connected reports whether n spoke with a person here at or after since:

@@ -428,15 +428,15 @@ func TestOutboxSendsInParallel(t *testing.T) {
 	})
 }
 
-// flakyStore fails MarkSending until healed, and counts the tries.
-type flakyStore struct {
+// markFailStore fails MarkSending until healed, and counts the tries.
+type markFailStore struct {
 	*sqlite.DB
 	mu     sync.Mutex
 	broken bool
 	tries  int
 }
 
-func (s *flakyStore) MarkSending(ctx context.Context, id int64, now time.Time) error {
+func (s *markFailStore) MarkSending(ctx context.Context, id int64, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tries++
@@ -459,7 +459,7 @@ func TestOutboxStoreErrorBacksOff(t *testing.T) {
 		for i := range 6 {
 			queueText(t, db, fmt.Sprintf("c%d", i), time.Now())
 		}
-		store := &flakyStore{DB: db, broken: true}
+		store := &markFailStore{DB: db, broken: true}
 		snd := &countingSender{bodies: map[string]int{}}
 		ob := newOutbox(store, snd, 15*time.Minute, slog.New(slog.DiscardHandler))
 		ctx, cancel := context.WithCancel(context.Background())
@@ -495,4 +495,57 @@ func TestOutboxStoreErrorBacksOff(t *testing.T) {
 			}
 		}
 	})
+}
+
+// sentFailStore fails MarkSent a number of times.
+type sentFailStore struct {
+	*sqlite.DB
+	mu    sync.Mutex
+	fails int
+}
+
+func (s *sentFailStore) MarkSent(ctx context.Context, id int64, r textback.Receipt, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fails > 0 {
+		s.fails--
+		return errors.New("sqlite: mark sent: database is locked")
+	}
+	return s.DB.MarkSent(ctx, id, r, now)
+}
+
+// TestOutboxPersistsAfterSend: the carrier took the text, and the store
+// refuses to record it for a few seconds: the outbox tries again, and the
+// text ends sent, not sending (which the next start would call unknown).
+func TestOutboxPersistsAfterSend(t *testing.T) {
+	for name, tt := range map[string]struct {
+		fails int
+		want  textback.State
+	}{
+		"store back within the tries": {fails: persistTries - 1, want: textback.Sent},
+		"store down for longer":       {fails: persistTries + 10, want: textback.Sending},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				queueText(t, db, "c1", time.Now())
+				snd := &scriptedSender{}
+				ob := newOutbox(&sentFailStore{DB: db, fails: tt.fails}, snd, 15*time.Minute, slog.New(slog.DiscardHandler))
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error)
+				go func() { done <- ob.Run(ctx) }()
+				time.Sleep(time.Minute)
+				synctest.Wait()
+				cancel()
+				<-done
+				if got := textState(t, db, "c1"); got.State != tt.want || snd.calls() != 1 {
+					t.Errorf("state %s after %d sends, want %s after 1", got.State, snd.calls(), tt.want)
+				}
+			})
+		})
+	}
 }
