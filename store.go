@@ -79,6 +79,10 @@ type Store interface {
 	// the same transaction, returning the text's id. A call recorded before
 	// gives ErrDuplicateCall and changes nothing.
 	Record(ctx context.Context, v Verdict, m *Message, now time.Time) (int64, error)
+	// RecordSending is Record for a text handed to a sender at once: it is
+	// queued already Sending (its first attempt at now), and the commit is
+	// on disk before it returns, as MarkSending's is.
+	RecordSending(ctx context.Context, v Verdict, m Message, now time.Time) (int64, error)
 	// LastTexted returns when the latest text to the number was queued,
 	// counting every text that went out or may have (queued, sending, sent,
 	// unknown); failed and expired texts never left, and do not count.

@@ -31,7 +31,35 @@ func (d *DB) Record(ctx context.Context, v textback.Verdict, m *textback.Message
 	var id int64
 	err := write(ctx, func(tx *sql.Tx) error {
 		var err error
-		id, err = insertCall(ctx, tx, v, m, now)
+		id, err = insertCall(ctx, tx, v, m, now, false)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: record: call %s: %w", v.Call.ID, err)
+	}
+	return id, nil
+}
+
+// RecordSending is Record for a text the outbox hands to a sender at once:
+// it is inserted Sending, its first attempt at now, and the commit is
+// synced (it stands for MarkSending, whose reason it shares), so the text
+// leaves after one commit instead of two. A text held back (m.NotBefore
+// after now, a grace delay) cannot be sent at once.
+func (d *DB) RecordSending(ctx context.Context, v textback.Verdict, m textback.Message, now time.Time) (int64, error) {
+	switch {
+	case v.Call.ID == "":
+		return 0, errors.New("sqlite: record: call has no id")
+	case now.IsZero():
+		return 0, fmt.Errorf("sqlite: record: call %s: zero time", v.Call.ID)
+	case m.CallID != "" && m.CallID != v.Call.ID:
+		return 0, fmt.Errorf("sqlite: record: call %s: text is for call %s", v.Call.ID, m.CallID)
+	case m.NotBefore.After(now) || !m.Grace.IsZero():
+		return 0, fmt.Errorf("sqlite: record: call %s: a text held back is not sent at once", v.Call.ID)
+	}
+	var id int64
+	err := d.durable(ctx, func(tx *sql.Tx) error {
+		var err error
+		id, err = insertCall(ctx, tx, v, &m, now, true)
 		return err
 	})
 	if err != nil {
@@ -52,7 +80,7 @@ func syncRecord(m *textback.Message, now time.Time) bool {
 }
 
 // insertCall writes Record's rows in tx.
-func insertCall(ctx context.Context, tx *sql.Tx, v textback.Verdict, m *textback.Message, now time.Time) (int64, error) {
+func insertCall(ctx context.Context, tx *sql.Tx, v textback.Verdict, m *textback.Message, now time.Time, sending bool) (int64, error) {
 	c := v.Call
 	res, err := tx.ExecContext(ctx, `
 INSERT INTO calls (call_id, source, direction, outcome, caller_num, caller_name, withheld,
@@ -79,12 +107,17 @@ ON CONFLICT (call_id) DO NOTHING`,
 		if m.NotBefore.After(now) {
 			due, notBefore = m.NotBefore, m.NotBefore.UnixNano()
 		}
+		state, attempts, attempted := textback.Queued, 0, any(nil)
+		if sending {
+			state, attempts, attempted = textback.Sending, 1, now.UnixNano()
+		}
 		err := tx.QueryRowContext(ctx, `
-INSERT INTO texts (call_id, rule, to_number, from_number, body, state, created, next_attempt, not_before, grace)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO texts (call_id, rule, to_number, from_number, body, state, created, next_attempt, not_before, grace,
+	attempts, attempted)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING id`,
-			c.ID, m.Rule, m.To, m.From, m.Body, textback.Queued, now.UnixNano(), due.UnixNano(), notBefore,
-			timeArg(m.Grace)).Scan(&id)
+			c.ID, m.Rule, m.To, m.From, m.Body, state, now.UnixNano(), due.UnixNano(), notBefore,
+			timeArg(m.Grace), attempts, attempted).Scan(&id)
 		if err != nil {
 			return 0, fmt.Errorf("text: %w", err)
 		}

@@ -204,3 +204,34 @@ func TestOpenWhileLocked(t *testing.T) {
 		t.Errorf("History while locked: %v", err)
 	}
 }
+
+func TestRecordSending(t *testing.T) {
+	d, _ := openTest(t)
+	ctx := t.Context()
+	m := *text("c1", "+13125550150")
+	id, err := d.RecordSending(ctx, missed("c1", "+13125550150", t0), m, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Left sending by a daemon that died: Interrupted finds it, as it
+	// finds one marked sending.
+	ts, err := d.Interrupted(ctx)
+	if err != nil || len(ts) != 1 || ts[0].ID != id {
+		t.Fatalf("Interrupted = %+v, %v; want text %d", ts, err, id)
+	}
+	if got := ts[0]; got.State != textback.Sending || got.Attempts != 1 || !got.Attempted.Equal(t0) || got.Body != m.Body {
+		t.Errorf("recorded %+v: want sending, attempt 1 at %s", got, t0)
+	}
+	if due, err := d.Due(ctx, t0.Add(time.Hour), 10); err != nil || len(due) != 0 {
+		t.Errorf("Due = %v, %v: a text handed over is not due", due, err)
+	}
+	must(t, d.MarkSent(ctx, id, textback.Receipt{Sender: "log"}, t0))
+	if _, err := d.RecordSending(ctx, missed("c1", "+13125550150", t0), m, t0); !errors.Is(err, textback.ErrDuplicateCall) {
+		t.Errorf("the same call again: %v, want ErrDuplicateCall", err)
+	}
+	held := *text("c2", "+13125550151")
+	held.NotBefore = t0.Add(time.Hour)
+	if _, err := d.RecordSending(ctx, missed("c2", "+13125550151", t0), held, t0); err == nil {
+		t.Error("a text deferred to later was recorded as sending")
+	}
+}

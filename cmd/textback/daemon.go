@@ -59,13 +59,14 @@ type daemon struct {
 // text in one transaction, and wakes the outbox. A call answered, or one
 // that ended answered, is noted as a connection with its other party.
 func (d *daemon) handle(ctx context.Context, ev textback.Event) error {
-	return d.handleAt(ctx, ev, d.now())
+	return d.handleAt(ctx, ev, d.now(), true)
 }
 
 // handleAt is handle as of now: a call held while the store refused it is
 // decided as of when it came, so that its hours, cooldown and max_delay
-// are what they would have been.
-func (d *daemon) handleAt(ctx context.Context, ev textback.Event, now time.Time) error {
+// are what they would have been. A fresh call's text due at once goes
+// straight to a free worker of the outbox, journaled as sending.
+func (d *daemon) handleAt(ctx context.Context, ev textback.Event, now time.Time, fresh bool) error {
 	c := ev.Call
 	party := d.party(c)
 	if ev.Kind == textback.CallAnswered {
@@ -85,7 +86,21 @@ func (d *daemon) handleAt(ctx context.Context, ev textback.Event, now time.Time)
 		// The CallAnswered event may have been missed (a reconnect).
 		d.connected(party, c.Direction, now)
 	}
-	id, err := d.store.Record(ctx, v, dec.Message, now)
+	m := dec.Message
+	claimed := fresh && m != nil && !m.NotBefore.After(now) && m.Grace.IsZero() && d.outbox.claim()
+	var id int64
+	if claimed {
+		id, err = d.store.RecordSending(ctx, v, *m, now)
+		if err != nil {
+			d.outbox.release()
+		} else {
+			t := textback.Text{Message: *m, State: textback.Sending, Created: now, Attempted: now}
+			t.ID = id
+			defer d.outbox.hand(t) // after the log line of the call
+		}
+	} else {
+		id, err = d.store.Record(ctx, v, m, now)
+	}
 	if errors.Is(err, textback.ErrDuplicateCall) {
 		d.log.Debug("call already decided", "call_id", c.ID)
 		return nil
@@ -120,7 +135,7 @@ func (d *daemon) handleAt(ctx context.Context, ev textback.Event, now time.Time)
 	if d.decided != nil {
 		d.decided(v, id)
 	}
-	if id != 0 {
+	if id != 0 && !claimed {
 		d.outbox.Wake()
 	}
 	return nil
@@ -263,7 +278,7 @@ func (d *daemon) take(ctx context.Context, w *waiting, ev textback.Event) {
 			"caller", d.party(ev.Call), "waiting", len(w.calls))
 		return
 	}
-	err := d.handleAt(ctx, ev, at)
+	err := d.handleAt(ctx, ev, at, true)
 	if err == nil {
 		return
 	}
@@ -309,7 +324,7 @@ func (d *daemon) retry(ctx context.Context, w *waiting) {
 		}
 		d.beat.beat()
 		h := w.calls[0]
-		err := d.handleAt(ctx, h.ev, h.at)
+		err := d.handleAt(ctx, h.ev, h.at, false)
 		if err != nil && storeUnavailable(err) {
 			w.fails++
 			wait := min(waitRetryMin<<min(w.fails, 8), waitRetryMax)
@@ -347,7 +362,7 @@ func (d *daemon) abandon(ctx context.Context, w *waiting) {
 	deadline := time.Now().Add(abandonFor)
 	for len(w.calls) > 0 && time.Now().Before(deadline) {
 		h := w.calls[0]
-		err := d.handleAt(ctx, h.ev, h.at)
+		err := d.handleAt(ctx, h.ev, h.at, false)
 		if err != nil && storeUnavailable(err) {
 			break
 		}

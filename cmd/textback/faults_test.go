@@ -24,8 +24,9 @@ type sqliteCode int
 func (e sqliteCode) Error() string { return fmt.Sprintf("sqlite error (%d)", int(e)) }
 func (e sqliteCode) Code() int     { return int(e) }
 
-// flakyStore is a real store that fails while told to: Record (the journal
-// write) or OptedOut (a read of the decision) return err.
+// flakyStore is a real store that fails while told to: Record and
+// RecordSending (the journal write) or OptedOut (a read of the decision)
+// return err.
 type flakyStore struct {
 	*sqlite.DB
 	mu      sync.Mutex
@@ -63,6 +64,13 @@ func (s *flakyStore) Record(ctx context.Context, v textback.Verdict, m *textback
 		return 0, fmt.Errorf("sqlite: record: call %s: %w", v.Call.ID, err)
 	}
 	return s.DB.Record(ctx, v, m, now)
+}
+
+func (s *flakyStore) RecordSending(ctx context.Context, v textback.Verdict, m textback.Message, now time.Time) (int64, error) {
+	if err := s.failing(false); err != nil {
+		return 0, fmt.Errorf("sqlite: record: call %s: %w", v.Call.ID, err)
+	}
+	return s.DB.RecordSending(ctx, v, m, now)
 }
 
 func (s *flakyStore) OptedOut(ctx context.Context, n textback.Number) (bool, error) {

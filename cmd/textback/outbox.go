@@ -53,6 +53,13 @@ type outbox struct {
 	// inflight holds the ids of the texts handed to a worker and not yet
 	// done with: Due may list them again until they are marked sending.
 	inflight map[int64]bool
+	// slots holds a token per busy worker; wg counts them, and the
+	// lookups, for Run to wait for. Set by Run.
+	slots chan struct{}
+	wg    sync.WaitGroup
+	// running is set while Run takes claims, with its ctx.
+	running bool
+	ctx     context.Context
 	// storeErr is the first store error a worker met since the loop last
 	// looked.
 	storeErr error
@@ -122,16 +129,24 @@ func (o *outbox) Run(ctx context.Context) error {
 		o.metrics.Text(string(textback.Unknown))
 	}
 	// A send under way finishes, and is written down, before Run returns.
-	var workers sync.WaitGroup
-	defer workers.Wait()
-	workers.Go(func() { o.resolve(ctx) })
-	slots := make(chan struct{}, max(o.workers, 1))
+	o.mu.Lock()
+	o.slots = make(chan struct{}, max(o.workers, 1))
+	o.ctx, o.running = ctx, true
+	o.mu.Unlock()
+	defer o.wg.Wait()
+	defer func() {
+		o.mu.Lock()
+		o.running = false // no more claims; those made are handed or released
+		o.mu.Unlock()
+	}()
+	o.wg.Go(func() { o.resolve(ctx) })
+	slots, workers := o.slots, &o.wg
 	// The ticker wakes the loop while nothing is due, so that it beats.
 	tick, stopTick := o.beat.ticker()
 	defer stopTick()
 	for {
 		o.beat.beat()
-		err := o.drain(ctx, slots, &workers)
+		err := o.drain(ctx, slots, workers)
 		o.mu.Lock()
 		err = cmp.Or(err, o.storeErr)
 		o.storeErr = nil
@@ -202,20 +217,68 @@ func (o *outbox) drain(ctx context.Context, slots chan struct{}, workers *sync.W
 				<-slots
 				return nil
 			}
-			workers.Go(func() {
-				err := o.attempt(ctx, t)
-				o.mu.Lock()
-				delete(o.inflight, t.ID)
-				if err != nil && o.storeErr == nil {
-					o.storeErr = err
-				}
-				o.mu.Unlock()
-				<-slots
-				o.Wake()
-			})
+			workers.Go(func() { o.finish(t.ID, o.attempt(ctx, t)) })
 		}
 	}
 	return nil
+}
+
+// finish frees the slot of a worker done with text id, keeping its store
+// error for Run, and wakes the loop.
+func (o *outbox) finish(id int64, err error) {
+	o.mu.Lock()
+	delete(o.inflight, id)
+	if err != nil && o.storeErr == nil {
+		o.storeErr = err
+	}
+	o.mu.Unlock()
+	<-o.slots
+	o.Wake()
+}
+
+// claim reserves a worker for a text the event loop is about to journal
+// already sending (Store.RecordSending) and hand over; false when Run is
+// not running or every worker is busy, and the text is to be queued as
+// usual. A claim is followed by hand or release.
+//
+// A text handed over leaves one synced commit after its call was decided,
+// with no turn of the outbox loop in between. Only a free worker is
+// claimed: a text marked sending must be sent at once, for a text left
+// sending by a daemon that died is never sent again.
+func (o *outbox) claim() bool {
+	if o == nil {
+		return false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.running {
+		return false
+	}
+	select {
+	case o.slots <- struct{}{}:
+		o.wg.Add(1)
+		return true
+	default:
+		return false
+	}
+}
+
+// release gives back a claim whose text was not journaled.
+func (o *outbox) release() {
+	<-o.slots
+	o.wg.Done()
+}
+
+// hand sends a claimed text, journaled sending by Store.RecordSending.
+func (o *outbox) hand(t textback.Text) {
+	o.mu.Lock()
+	ctx := o.ctx
+	o.mu.Unlock()
+	go func() {
+		defer o.wg.Done()
+		start := cmpTime(t.NotBefore, t.Created)
+		o.finish(t.ID, o.deliver(ctx, t, start))
+	}()
 }
 
 // attempt makes one try at one text. Only store errors are returned.
@@ -257,6 +320,13 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 	if err := o.store.MarkSending(ctx, t.ID, now); err != nil {
 		return err
 	}
+	return o.deliver(ctx, t, start)
+}
+
+// deliver sends a text marked sending and records what became of it;
+// start is when its max_delay began. Only store errors are returned.
+func (o *outbox) deliver(ctx context.Context, t textback.Text, start time.Time) error {
+	log := o.log.With("id", t.ID, "call_id", t.CallID, "to", t.To)
 	// A send that has started finishes even when the daemon is told to stop:
 	// a text cut off half way is the one whose fate we cannot know.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.sendTimeout)

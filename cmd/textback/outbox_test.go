@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/textback/textback"
+	"github.com/textback/textback/rules"
 	"github.com/textback/textback/sms"
 	"github.com/textback/textback/sqlite"
 )
@@ -548,4 +549,108 @@ func TestOutboxPersistsAfterSend(t *testing.T) {
 			})
 		})
 	}
+}
+
+// countingStore counts the journal writes a text takes.
+type countingStore struct {
+	*sqlite.DB
+	mu                                  sync.Mutex
+	record, recordSending, markSending int
+}
+
+func (s *countingStore) Record(ctx context.Context, v textback.Verdict, m *textback.Message, now time.Time) (int64, error) {
+	s.mu.Lock()
+	s.record++
+	s.mu.Unlock()
+	return s.DB.Record(ctx, v, m, now)
+}
+
+func (s *countingStore) RecordSending(ctx context.Context, v textback.Verdict, m textback.Message, now time.Time) (int64, error) {
+	s.mu.Lock()
+	s.recordSending++
+	s.mu.Unlock()
+	return s.DB.RecordSending(ctx, v, m, now)
+}
+
+func (s *countingStore) MarkSending(ctx context.Context, id int64, now time.Time) error {
+	s.mu.Lock()
+	s.markSending++
+	s.mu.Unlock()
+	return s.DB.MarkSending(ctx, id, now)
+}
+
+// TestHandOver: a missed call's text goes to a free worker straight from
+// the event loop, journaled sending in one commit; when every worker is
+// busy it is queued and sent by the loop; before the outbox runs nothing
+// is claimed. Each text goes once.
+func TestHandOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		store := &countingStore{DB: db}
+		pol, err := rules.New(rules.Config{
+			Region: "US", Cooldown: -1, MinRings: 1, Business: "Peak HVAC",
+			Rules: []rules.Rule{{Name: "main", Message: "Sorry we missed your call."}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := slog.New(slog.DiscardHandler)
+		snd := &countingSender{delay: time.Second, bodies: map[string]int{}}
+		ob := newOutbox(store, snd, 15*time.Minute, log)
+		d := &daemon{policy: pol, store: store, outbox: ob, log: log, now: time.Now}
+		missed := func(i int) textback.Event {
+			return textback.Event{Call: textback.Call{ID: textback.CallID(fmt.Sprint("c", i)), Source: "ami",
+				Direction: textback.Inbound, Outcome: textback.NoAnswer, CallerNum: fmt.Sprintf("+1312555%04d", i),
+				DID: "+12125550100", Rang: 30 * time.Second, Decided: time.Now()}}
+		}
+		counts := func() [3]int {
+			store.mu.Lock()
+			defer store.mu.Unlock()
+			return [3]int{store.record, store.recordSending, store.markSending}
+		}
+		// Before Run: no worker to claim; the text is queued.
+		if err := d.handle(context.Background(), missed(0)); err != nil {
+			t.Fatal(err)
+		}
+		if got := counts(); got != [3]int{1, 0, 0} {
+			t.Errorf("before Run: Record, RecordSending, MarkSending = %v, want [1 0 0]", got)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- ob.Run(ctx) }()
+		synctest.Wait() // c0 goes through the loop: Due, MarkSending
+		// Three more fill the four workers straight from the event loop;
+		// the two after them find none free and are queued.
+		for i := 1; i <= 5; i++ {
+			if err := d.handle(context.Background(), missed(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := counts(); got != [3]int{3, 3, 1} {
+			t.Errorf("Record, RecordSending, MarkSending = %v, want [3 3 1]", got)
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if got := counts(); got != [3]int{3, 3, 3} {
+			t.Errorf("at the end Record, RecordSending, MarkSending = %v, want [3 3 3]", got)
+		}
+		st, err := db.Stats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Texts[textback.Sent] != 6 {
+			t.Errorf("%d texts sent, want 6: %v", st.Texts[textback.Sent], st.Texts)
+		}
+		if len(snd.bodies) != 1 || snd.bodies["Sorry we missed your call."] != 6 || snd.most > sendWorkers {
+			t.Errorf("sender got %v, %d at most at once; want 6 texts, at most %d at once", snd.bodies, snd.most, sendWorkers)
+		}
+	})
 }
