@@ -80,9 +80,13 @@ type Store interface {
 	// gives ErrDuplicateCall and changes nothing.
 	Record(ctx context.Context, v Verdict, m *Message, now time.Time) (int64, error)
 	// RecordSending is Record for a text handed to a sender at once: it is
-	// queued already Sending (its first attempt at now), and the commit is
-	// on disk before it returns, as MarkSending's is.
+	// queued already Sending (its first attempt at now). Like MarkSending's,
+	// its commit is made durable by Sync, which must come before the
+	// request leaves.
 	RecordSending(ctx context.Context, v Verdict, m Message, now time.Time) (int64, error)
+	// Sync makes every write made before it durable (a power cut keeps
+	// it). Callers at the same moment may share one disk sync.
+	Sync(ctx context.Context) error
 	// LastTexted returns when the latest text to the number was queued,
 	// counting every text that went out or may have (queued, sending, sent,
 	// unknown); failed and expired texts never left, and do not count.
@@ -92,7 +96,8 @@ type Store interface {
 	Due(ctx context.Context, now time.Time, limit int) ([]Text, error)
 	// NextAttempt returns the earliest next attempt among queued texts.
 	NextAttempt(ctx context.Context) (time.Time, bool, error)
-	// MarkSending records that a text is being handed to a sender.
+	// MarkSending records that a text is being handed to a sender; Sync
+	// makes it durable, before the request leaves.
 	MarkSending(ctx context.Context, id int64, now time.Time) error
 	// MarkSent records that a sender accepted the text, or, for an Unknown
 	// text, that the carrier was found to hold it.

@@ -41,10 +41,11 @@ func (d *DB) Record(ctx context.Context, v textback.Verdict, m *textback.Message
 }
 
 // RecordSending is Record for a text the outbox hands to a sender at once:
-// it is inserted Sending, its first attempt at now, and the commit is
-// synced (it stands for MarkSending, whose reason it shares), so the text
-// leaves after one commit instead of two. A text held back (m.NotBefore
-// after now, a grace delay) cannot be sent at once.
+// it is inserted Sending, its first attempt at now, standing for Record and
+// MarkSending in one commit. Like MarkSending's, the commit is not synced
+// here: the sender calls Sync before the request leaves, and the event
+// loop, which calls RecordSending, never waits for the disk. A text held
+// back (m.NotBefore after now, a grace delay) cannot be sent at once.
 func (d *DB) RecordSending(ctx context.Context, v textback.Verdict, m textback.Message, now time.Time) (int64, error) {
 	switch {
 	case v.Call.ID == "":
@@ -57,7 +58,7 @@ func (d *DB) RecordSending(ctx context.Context, v textback.Verdict, m textback.M
 		return 0, fmt.Errorf("sqlite: record: call %s: a text held back is not sent at once", v.Call.ID)
 	}
 	var id int64
-	err := d.durable(ctx, func(tx *sql.Tx) error {
+	err := d.lazy(ctx, func(tx *sql.Tx) error {
 		var err error
 		id, err = insertCall(ctx, tx, v, &m, now, true)
 		return err

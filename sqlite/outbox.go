@@ -136,11 +136,13 @@ func (d *DB) Unresolved(ctx context.Context, since time.Time) ([]textback.Text, 
 
 // MarkSending moves a queued text to sending and counts the attempt.
 //
-// Its commit is synced before it returns: a text must be on disk as sending
-// before its request leaves, or a power cut could bring it back queued and
-// send it twice.
+// A text must be on disk as sending before its request leaves, or a power
+// cut could bring it back queued and send it twice; the commit is not
+// synced here but by Sync, which the sender calls before the request
+// leaves, so that several workers share one fsync and no other write waits
+// for it.
 func (d *DB) MarkSending(ctx context.Context, id int64, now time.Time) error {
-	return d.move(ctx, d.durable, nil, "mark sending", id, textback.Sending,
+	return d.move(ctx, d.lazy, nil, "mark sending", id, textback.Sending,
 		"attempts = attempts + 1, attempted = ?", timeArg(now))
 }
 

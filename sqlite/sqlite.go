@@ -59,6 +59,8 @@ type DB struct {
 	// stop ends checkpoints, which closes stopped; nil for ":memory:".
 	stop, stopped chan struct{}
 	closing       sync.Once
+	// wal syncs the WAL for Sync; nil for ":memory:".
+	wal *walSync
 }
 
 // readers is the size of the read pool: the event loop, the outbox, the
@@ -71,6 +73,7 @@ const readers = 4
 func Open(ctx context.Context, path string) (*DB, error) {
 	memory := path == ":memory:"
 	dsn := "file::memory:"
+	var wal *walSync
 	if !memory {
 		if path == "" {
 			return nil, errors.New("sqlite: open: empty path")
@@ -85,6 +88,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		// A URI, so that a '?' or '#' in the path is escaped rather than
 		// taken for the start of the parameters.
 		dsn = (&url.URL{Scheme: "file", Path: abs}).String()
+		wal = newWALSync(abs)
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busyTimeout.Milliseconds(), 10)+")")
@@ -121,7 +125,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	d := &DB{db: db, rd: db, memory: memory}
+	d := &DB{db: db, rd: db, memory: memory, wal: wal}
 	if err := d.setup(ctx, memory); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
@@ -210,7 +214,11 @@ func (d *DB) Close() error {
 	if d.rd != d.db {
 		rerr = d.rd.Close()
 	}
-	if err := errors.Join(rerr, d.db.Close()); err != nil {
+	werr := d.db.Close()
+	if d.wal != nil {
+		werr = errors.Join(werr, d.wal.close())
+	}
+	if err := errors.Join(rerr, werr); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
 	return nil

@@ -277,7 +277,11 @@ func (o *outbox) hand(t textback.Text) {
 	go func() {
 		defer o.wg.Done()
 		start := cmpTime(t.NotBefore, t.Created)
-		o.finish(t.ID, o.deliver(ctx, t, start))
+		err := o.syncSending(ctx, t)
+		if err == nil {
+			err = o.deliver(ctx, t, start)
+		}
+		o.finish(t.ID, err)
 	}()
 }
 
@@ -320,7 +324,28 @@ func (o *outbox) attempt(ctx context.Context, t textback.Text) error {
 	if err := o.store.MarkSending(ctx, t.ID, now); err != nil {
 		return err
 	}
+	if err := o.syncSending(ctx, t); err != nil {
+		return err
+	}
 	return o.deliver(ctx, t, start)
+}
+
+// syncSending makes the journal's word that t is sending durable before
+// its request leaves (Store.Sync: the workers share one disk sync, and the
+// event loop's writes never wait for it). If the journal cannot be synced
+// the text goes back to the queue, unsent, and the error is returned.
+func (o *outbox) syncSending(ctx context.Context, t textback.Text) error {
+	ctx = context.WithoutCancel(ctx) // short, and the text must not be left sending
+	err := o.store.Sync(ctx)
+	if err == nil {
+		return nil
+	}
+	o.log.Error("outbox: the journal cannot be synced; the text waits, unsent", "id", t.ID, "call_id", t.CallID, "err", err)
+	reason := "not sent: the journal could not be synced: " + err.Error()
+	if rerr := o.store.MarkRetry(ctx, t.ID, reason, o.now().Add(5*time.Second)); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
 }
 
 // deliver sends a text marked sending and records what became of it;

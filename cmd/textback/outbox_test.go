@@ -554,7 +554,7 @@ func TestOutboxPersistsAfterSend(t *testing.T) {
 // countingStore counts the journal writes a text takes.
 type countingStore struct {
 	*sqlite.DB
-	mu                                  sync.Mutex
+	mu                                 sync.Mutex
 	record, recordSending, markSending int
 }
 

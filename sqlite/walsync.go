@@ -1,0 +1,126 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+)
+
+// walSync makes the commits made so far durable by syncing the WAL file
+// itself, outside SQLite's write lock, one fsync for every caller waiting
+// at the time (a group commit).
+//
+// A commit with synchronous=NORMAL (lazy) has written its frames to the
+// WAL file before it returns, unsynced; fsync flushes a file's written
+// data whoever wrote it, so after Sync the WAL on disk holds every commit
+// made before Sync was called, and a power cut keeps them, as if each had
+// been committed with FULL. Done by SQLite inside a commit, the fsync
+// would hold the write lock, and every other write (the next call's
+// verdict) would wait for the disk too.
+type walSync struct {
+	path string
+
+	mu   sync.Mutex
+	cond *sync.Cond
+	f    *os.File // opened at the first sync
+	// started and done count the fsyncs begun and ended; running is set
+	// while one is under way. err is the last one's error.
+	started, done uint64
+	running       bool
+	waiting       int // callers waiting for the fsync under way to end
+	err           error
+	// syncFile is (*os.File).Sync; tests stand in for the disk.
+	syncFile func(*os.File) error
+}
+
+func newWALSync(dbPath string) *walSync {
+	w := &walSync{path: dbPath + "-wal", syncFile: (*os.File).Sync}
+	w.cond = sync.NewCond(&w.mu)
+	return w
+}
+
+// sync returns once an fsync of the WAL begun after it was called has
+// ended, with that fsync's error.
+func (w *walSync) sync(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// The fsync under way, if any, may have begun before our commit: wait
+	// for the next one.
+	target := w.started + 1
+	for w.done < target {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if w.running {
+			w.waiting++
+			w.cond.Wait()
+			w.waiting--
+			continue
+		}
+		w.running = true
+		w.started++
+		n := w.started
+		w.mu.Unlock()
+		err := w.fsync()
+		w.mu.Lock()
+		w.running = false
+		w.done, w.err = n, err
+		w.cond.Broadcast()
+	}
+	return w.err
+}
+
+// fsync syncs the WAL file. Called by one goroutine at a time.
+func (w *walSync) fsync() error {
+	if w.f != nil {
+		// SQLite removes the WAL when the last connection to the file
+		// closes (ours stay open, but one may be replaced): a WAL made
+		// anew is another file.
+		cur, err1 := os.Stat(w.path)
+		mine, err2 := w.f.Stat()
+		if err1 != nil || err2 != nil || !os.SameFile(cur, mine) {
+			w.f.Close()
+			w.f = nil
+		}
+	}
+	if w.f == nil {
+		f, err := os.Open(w.path)
+		if err != nil {
+			return fmt.Errorf("sync the WAL: %w", err)
+		}
+		w.f = f
+	}
+	if err := w.syncFile(w.f); err != nil {
+		return fmt.Errorf("sync the WAL: %w", err)
+	}
+	return nil
+}
+
+func (w *walSync) close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.running {
+		w.cond.Wait()
+	}
+	if w.f == nil {
+		return nil
+	}
+	err := w.f.Close()
+	w.f = nil
+	return err
+}
+
+// Sync makes every commit made before it durable: a text journaled
+// sending without waiting for the disk (RecordSending, MarkSending) is
+// synced before its request leaves. Callers at the same moment share one
+// fsync. For ":memory:" it does nothing.
+func (d *DB) Sync(ctx context.Context) error {
+	if d.wal == nil {
+		return nil
+	}
+	if err := d.wal.sync(ctx); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return nil
+}
