@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -88,6 +89,17 @@ func (w *walSync) fsync() error {
 		f, err := os.Open(w.path)
 		if err != nil {
 			return fmt.Errorf("sync the WAL: %w", err)
+		}
+		// A WAL made since the daemon started is a new name in the
+		// directory: sync that too, once, or a power cut could lose the
+		// file and all in it.
+		if d, err := os.Open(filepath.Dir(w.path)); err == nil {
+			err = d.Sync()
+			d.Close()
+			if err != nil {
+				f.Close()
+				return fmt.Errorf("sync the WAL's directory: %w", err)
+			}
 		}
 		w.f = f
 	}
