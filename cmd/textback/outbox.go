@@ -140,13 +140,12 @@ func (o *outbox) Run(ctx context.Context) error {
 		o.mu.Unlock()
 	}()
 	o.wg.Go(func() { o.resolve(ctx) })
-	slots, workers := o.slots, &o.wg
 	// The ticker wakes the loop while nothing is due, so that it beats.
 	tick, stopTick := o.beat.ticker()
 	defer stopTick()
 	for {
 		o.beat.beat()
-		err := o.drain(ctx, slots, workers)
+		err := o.drain(ctx)
 		o.mu.Lock()
 		err = cmp.Or(err, o.storeErr)
 		o.storeErr = nil
@@ -187,9 +186,9 @@ func (o *outbox) Run(ctx context.Context) error {
 
 // drain hands every text that is due now and not in hand already to a
 // worker, waiting for a free slot. It returns once none is left to hand out.
-func (o *outbox) drain(ctx context.Context, slots chan struct{}, workers *sync.WaitGroup) error {
+func (o *outbox) drain(ctx context.Context) error {
 	for ctx.Err() == nil {
-		due, err := o.store.Due(ctx, o.now(), 4*cap(slots))
+		due, err := o.store.Due(ctx, o.now(), 4*cap(o.slots))
 		if err != nil {
 			return err
 		}
@@ -202,7 +201,7 @@ func (o *outbox) drain(ctx context.Context, slots chan struct{}, workers *sync.W
 		for _, t := range due {
 			o.beat.beat()
 			select {
-			case slots <- struct{}{}:
+			case o.slots <- struct{}{}:
 			case <-ctx.Done():
 				return nil
 			}
@@ -214,10 +213,10 @@ func (o *outbox) drain(ctx context.Context, slots chan struct{}, workers *sync.W
 			o.mu.Unlock()
 			if failed {
 				// Run waits before the next round: the text is still queued.
-				<-slots
+				<-o.slots
 				return nil
 			}
-			workers.Go(func() { o.finish(t.ID, o.attempt(ctx, t)) })
+			o.wg.Go(func() { o.finish(t.ID, o.attempt(ctx, t)) })
 		}
 	}
 	return nil
