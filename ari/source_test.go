@@ -51,6 +51,14 @@ func start(t *testing.T, cfg Config) *running {
 	return startBackoff(t, cfg, 10*time.Millisecond, 50*time.Millisecond)
 }
 
+// synced waits for the source's first re-sync. Events played before it
+// ends could be listed as channels in progress (the test server gives them
+// their recorded times, older than the connection) and adopted mid-call.
+func synced(t *testing.T, srv *aritest.Server) {
+	t.Helper()
+	eventually(t, "the first re-sync", func() bool { return srv.Stats().Listings >= 1 })
+}
+
 // startBackoff is start with the reconnect backoff between lo and hi.
 func startBackoff(t *testing.T, cfg Config, lo, hi time.Duration) *running {
 	t.Helper()
@@ -112,6 +120,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestSourceCaptures(t *testing.T) {
 	srv := newServer(t, aritest.ServerConfig{Username: "textback", Password: "s3cret"})
 	r := start(t, Config{URL: srv.URL(), Username: "textback", Secret: "s3cret"})
+	synced(t, srv)
 	byID := map[string]string{}
 	for name, want := range trackerCases {
 		srv.Play(capture(t, name))
@@ -145,6 +154,7 @@ func TestSourceCaptures(t *testing.T) {
 func TestSourceReconnect(t *testing.T) {
 	srv := newServer(t, aritest.ServerConfig{})
 	r := start(t, Config{URL: srv.URL()})
+	synced(t, srv)
 	lines := bytes.SplitAfter(capture(t, "caller_abandons"), []byte("\n"))
 	half := 20
 	srv.Play(bytes.Join(lines[:half], nil))
@@ -221,6 +231,7 @@ func TestCheck(t *testing.T) {
 func TestSourceGarbage(t *testing.T) {
 	srv := newServer(t, aritest.ServerConfig{})
 	r := start(t, Config{URL: srv.URL()})
+	synced(t, srv)
 	lines := bytes.SplitAfter(capture(t, "busy"), []byte("\n"))
 	garbage := []string{
 		"not json", "{", "[]", "null", `{"type":""}`, `{"type":"NoSuchEvent"}`, `{"type":"ChannelCreated","channel":7}`,
@@ -256,6 +267,7 @@ func TestSourceWithheld(t *testing.T) {
 		return "", false
 	}})
 	r := start(t, Config{URL: srv.URL()})
+	synced(t, srv)
 	srv.Play(capture(t, "ring_no_answer_hangup"))
 	got := r.next(t, 5*time.Second)
 	if !got.Withheld || got.CallerNum != "+13125550101" || got.Outcome != textback.NoAnswer {
@@ -273,6 +285,7 @@ func TestSourceWithheld(t *testing.T) {
 func TestSourcePresTimeout(t *testing.T) {
 	srv := newServer(t, aritest.ServerConfig{VariableDelay: 10 * time.Second})
 	r := start(t, Config{URL: srv.URL(), PresTimeout: 300 * time.Millisecond})
+	synced(t, srv)
 	began := time.Now()
 	srv.Play(capture(t, "caller_abandons"))
 	got := r.next(t, 5*time.Second)
@@ -286,6 +299,7 @@ func TestSourcePresTimeout(t *testing.T) {
 func TestSourceNoLookup(t *testing.T) {
 	srv := newServer(t, aritest.ServerConfig{VariableDelay: 10 * time.Second})
 	r := start(t, Config{URL: srv.URL(), NoPresLookup: true})
+	synced(t, srv)
 	srv.Play(capture(t, "answered"))
 	checkCall(t, r.next(t, 2*time.Second), trackerCases["answered"])
 	if n := srv.Stats().Lookups; n != 0 {
@@ -298,6 +312,7 @@ func TestSourceNoLookup(t *testing.T) {
 func TestSourceBurst(t *testing.T) {
 	srv := newServer(t, aritest.ServerConfig{})
 	r := start(t, Config{URL: srv.URL(), NoPresLookup: true})
+	synced(t, srv)
 	const n = 200
 	base := capture(t, "busy")
 	var all []byte
@@ -320,6 +335,7 @@ func TestSourceBurst(t *testing.T) {
 func TestRunTwice(t *testing.T) {
 	srv := newServer(t, aritest.ServerConfig{})
 	r := start(t, Config{URL: srv.URL()})
+	synced(t, srv)
 	eventually(t, "running", func() bool { return r.src.running.Load() })
 	if err := r.src.Run(context.Background(), make(chan textback.Event)); err == nil {
 		t.Error("a second Run returned nil, want an error")
@@ -349,6 +365,7 @@ func TestDecodeNeverPanics(t *testing.T) {
 func TestSourcePresToldNoWait(t *testing.T) {
 	srv := newServer(t, aritest.ServerConfig{VariableDelay: 10 * time.Second})
 	r := start(t, Config{URL: srv.URL(), PresTimeout: 5 * time.Second})
+	synced(t, srv)
 	lines := bytes.SplitAfter(capture(t, "busy"), []byte("\n"))
 	varset := `{"type":"ChannelVarset","variable":"CALLERPRES","value":"allowed_not_screened","timestamp":"2026-11-28T06:02:26.072+0000","channel":{"id":"textback-lab-1795845746.8","name":"PJSIP/carrier-00000008","state":"Ring"}}` + "\n"
 	played := bytes.Join(lines[:3], nil)
