@@ -261,7 +261,13 @@ func (d *DB) lazy(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if d.wal != nil {
+		d.wal.committed() // for Sync
+	}
+	return nil
 }
 
 // durable runs fn in a write transaction committed with synchronous=FULL.

@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 )
 
 // walSync makes the commits made so far durable by syncing the WAL file
 // itself, outside SQLite's write lock, one fsync for every caller waiting
-// at the time (a group commit).
+// at the time (a group commit), none for a caller whose commits an fsync
+// under way already covers.
 //
 // A commit with synchronous=NORMAL (lazy) has written its frames to the
 // WAL file before it returns, unsynced; fsync flushes a file's written
@@ -21,16 +23,20 @@ import (
 // verdict) would wait for the disk too.
 type walSync struct {
 	path string
+	// commits counts the lazy commits made; each fsync covers those
+	// counted before it began.
+	commits atomic.Uint64
 
 	mu   sync.Mutex
 	cond *sync.Cond
 	f    *os.File // opened at the first sync
-	// started and done count the fsyncs begun and ended; running is set
-	// while one is under way. err is the last one's error.
-	started, done uint64
+	// synced is the count of commits the fsyncs that succeeded cover;
+	// tried and err are those of the last fsync to end. running is set
+	// while one is under way.
+	synced, tried uint64
+	err           error
 	running       bool
 	waiting       int // callers waiting for the fsync under way to end
-	err           error
 	// syncFile is (*os.File).Sync; tests stand in for the disk.
 	syncFile func(*os.File) error
 }
@@ -41,35 +47,45 @@ func newWALSync(dbPath string) *walSync {
 	return w
 }
 
-// sync returns once an fsync of the WAL begun after it was called has
-// ended, with that fsync's error.
+// committed counts a lazy commit that has returned.
+func (w *walSync) committed() { w.commits.Add(1) }
+
+// sync returns once the commits made before it was called are on disk:
+// covered by an fsync begun after they were made, the one under way if it
+// is such, or a new one. An fsync that covered them and failed returns its
+// error.
 func (w *walSync) sync(ctx context.Context) error {
+	target := w.commits.Load()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	// The fsync under way, if any, may have begun before our commit: wait
-	// for the next one.
-	target := w.started + 1
-	for w.done < target {
-		if ctx.Err() != nil {
+	for {
+		switch {
+		case w.synced >= target:
+			return nil
+		case w.tried >= target && w.err != nil:
+			return w.err
+		case ctx.Err() != nil:
 			return ctx.Err()
-		}
-		if w.running {
+		case w.running:
 			w.waiting++
 			w.cond.Wait()
 			w.waiting--
 			continue
 		}
+		// Every commit counted now has written its frames: this fsync
+		// covers them.
+		covers := w.commits.Load()
 		w.running = true
-		w.started++
-		n := w.started
 		w.mu.Unlock()
 		err := w.fsync()
 		w.mu.Lock()
 		w.running = false
-		w.done, w.err = n, err
+		w.tried, w.err = covers, err
+		if err == nil {
+			w.synced = max(w.synced, covers)
+		}
 		w.cond.Broadcast()
 	}
-	return w.err
 }
 
 // fsync syncs the WAL file. Called by one goroutine at a time.

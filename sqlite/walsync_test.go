@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// TestWALSyncGroups: callers waiting at the same moment share an fsync,
-// and none returns on an fsync begun before it was called.
+// TestWALSyncGroups: callers waiting at the same moment share an fsync;
+// none returns on an fsync begun before its commits, and none starts
+// another when the one under way began after them.
 func TestWALSyncGroups(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "t.db")
@@ -31,39 +32,52 @@ func TestWALSyncGroups(t *testing.T) {
 		<-release
 		return nil
 	}
-	// The first caller's fsync is under way…
-	first := make(chan error)
-	go func() { first <- w.sync(t.Context()) }()
-	<-began
-	// …so ten callers that come now wait for the next one, and share it.
+	waitFor := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			w.mu.Lock()
+			got := w.waiting
+			w.mu.Unlock()
+			if got == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d callers waiting, want %d", got, n)
+			}
+		}
+	}
 	var wg sync.WaitGroup
-	for range 10 {
+	call := func() {
 		wg.Go(func() {
 			if err := w.sync(t.Context()); err != nil {
 				t.Error(err)
 			}
 		})
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		w.mu.Lock()
-		n := w.waiting
-		w.mu.Unlock()
-		if n == 10 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d callers waiting, want 10", n)
-		}
+	// A commit, and its sync under way…
+	w.committed()
+	call()
+	<-began
+	// …covers a caller with no commit since: it waits for that fsync only.
+	call()
+	waitFor(1)
+	// Ten callers after a further commit wait for the next fsync, and
+	// share it.
+	w.committed()
+	for range 10 {
+		call()
 	}
+	waitFor(11)
 	release <- struct{}{} // the first fsync ends
-	if err := <-first; err != nil {
-		t.Fatal(err)
-	}
-	<-began // the second begins: it was not enough for the ten that the first ended
+	<-began               // a second begins, for the ten
 	close(release)
 	wg.Wait()
 	if syncs != 2 {
-		t.Errorf("%d fsyncs for 11 callers, want 2 (the one under way, then one for the ten)", syncs)
+		t.Errorf("%d fsyncs for 12 callers, want 2 (the one under way, then one for the ten)", syncs)
+	}
+	// Nothing committed since: nothing to sync.
+	if err := w.sync(t.Context()); err != nil || syncs != 2 {
+		t.Errorf("a sync with nothing new: %v, %d fsyncs", err, syncs)
 	}
 }
 
@@ -71,6 +85,7 @@ func TestWALSyncError(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "t.db")
 	w := newWALSync(db)
 	defer w.close()
+	w.committed()
 	// No WAL file: an error, not a silent success.
 	if err := w.sync(t.Context()); err == nil {
 		t.Error("sync of a missing WAL succeeded")
@@ -80,8 +95,15 @@ func TestWALSyncError(t *testing.T) {
 	}
 	boom := errors.New("EIO")
 	w.syncFile = func(*os.File) error { return boom }
+	w.committed()
 	if err := w.sync(t.Context()); !errors.Is(err, boom) {
 		t.Errorf("sync = %v, want the disk's error", err)
+	}
+	// The disk back, the next sync tries again.
+	w.syncFile = func(*os.File) error { return nil }
+	w.committed()
+	if err := w.sync(t.Context()); err != nil {
+		t.Errorf("sync after the disk came back = %v", err)
 	}
 }
 
@@ -101,6 +123,7 @@ func TestWALSyncFollowsNewFile(t *testing.T) {
 		synced = append(synced, string(b))
 		return nil
 	}
+	w.committed()
 	must(t, w.sync(t.Context()))
 	if err := os.Remove(db + "-wal"); err != nil {
 		t.Fatal(err)
@@ -108,6 +131,7 @@ func TestWALSyncFollowsNewFile(t *testing.T) {
 	if err := os.WriteFile(db+"-wal", []byte("new"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	w.committed()
 	must(t, w.sync(t.Context()))
 	if len(synced) != 2 || synced[1] != "new" {
 		t.Errorf("synced %v, want the new WAL the second time", synced)
@@ -125,7 +149,7 @@ func TestSyncKeepsLazyCommits(t *testing.T) {
 	if err := d.Sync(t.Context()); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
-	if d.wal.done == 0 || d.wal.f == nil {
+	if d.wal.synced == 0 || d.wal.f == nil {
 		t.Error("Sync did not sync the WAL file")
 	}
 	if ts, err := d.Interrupted(t.Context()); err != nil || len(ts) != 1 || ts[0].ID != id {

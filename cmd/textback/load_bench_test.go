@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,11 +32,17 @@ import (
 //
 // The load: 10,000 calls are left ringing in the tracker first; then the
 // recorded AMI calls (ami/testdata), repeated with fresh ids, begin at the
-// sub-benchmark's rate for loadFor seconds, each lasting ringFor with its
+// sub-benchmark's rate for -load.for seconds (at most maxLoadCalls), each lasting ringFor with its
 // events spread over it, and flow through ami.Reader and ami.Tracker into
 // the daemon as ami.Source would pass them on.
 //
 //	go test ./cmd/textback -run '^$' -bench DecisionToSendLoad -benchtime 1x
+//
+// loadFor is how many seconds calls begin for, at the rate: 6 gives 100
+// texts at 50 calls/s, so that p99 is the slowest of them; a longer run
+// measures it better.
+var loadFor = flag.Int("load.for", 6, "BenchmarkDecisionToSendLoad: seconds calls begin for")
+
 func BenchmarkDecisionToSendLoad(b *testing.B) {
 	for _, rate := range []int{50, 200, 1000} {
 		b.Run(fmt.Sprintf("calls=%d/s", rate), func(b *testing.B) {
@@ -49,10 +56,8 @@ func BenchmarkDecisionToSendLoad(b *testing.B) {
 const (
 	// ringingCalls are left ringing in the tracker during the load.
 	ringingCalls = 10_000
-	// loadFor is how many seconds calls begin for, at the rate.
-	loadFor = 6
 	// maxLoadCalls bounds the calls (and the memory of their stream).
-	maxLoadCalls = 3000
+	maxLoadCalls = 6000
 	// ringFor is how long each call of the load lasts.
 	ringFor = 4 * time.Second
 	// paceEvery is how many events the load feeds between two looks at its
@@ -176,7 +181,7 @@ func newLoadSource(b *testing.B, rate int) *loadSource {
 	if s.tr.Len() != ringingCalls {
 		b.Fatalf("%d calls ringing, want %d", s.tr.Len(), ringingCalls)
 	}
-	s.data, s.times = arrivals(calls, min(rate*loadFor, maxLoadCalls), rate)
+	s.data, s.times = arrivals(calls, min(rate**loadFor, maxLoadCalls), rate)
 	return s
 }
 
