@@ -126,9 +126,20 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.SetConnMaxIdleTime(0)
 
 	d := &DB{db: db, rd: db, memory: memory, wal: wal}
-	if err := d.setup(ctx, memory); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite: open: %w", err)
+	// Two processes opening a new file at once (the daemon starting, and
+	// `textback history`) meet over the switch to WAL, which SQLite
+	// refuses with SQLITE_BUSY at once rather than waiting busy_timeout:
+	// try again for as long.
+	for deadline := time.Now().Add(busyTimeout); ; {
+		err := d.setup(ctx, memory)
+		if err == nil {
+			break
+		}
+		if !busy(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if memory {
 		return d, nil
@@ -173,6 +184,17 @@ func (d *DB) checkpoints(every time.Duration) {
 		}
 		d.rd.Exec("PRAGMA wal_checkpoint(PASSIVE)")
 	}
+}
+
+// busy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED
+// (another connection holds a lock), extended codes included.
+func busy(err error) bool {
+	var e interface{ Code() int }
+	if !errors.As(err, &e) {
+		return false
+	}
+	c := e.Code() & 0xff
+	return c == 5 || c == 6
 }
 
 // create makes the database file and its directory if they are missing, so

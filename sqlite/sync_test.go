@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,5 +235,35 @@ func TestRecordSending(t *testing.T) {
 	held.NotBefore = t0.Add(time.Hour)
 	if _, err := d.RecordSending(ctx, missed("c2", "+13125550151", t0), held, t0); err == nil {
 		t.Error("a text deferred to later was recorded as sending")
+	}
+}
+
+// TestOpenAtOnce: processes opening a new journal at the same moment (the
+// daemon starting while `textback history` runs) all get it.
+func TestOpenAtOnce(t *testing.T) {
+	for round := range 10 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("r%d.db", round))
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Go(func() {
+				d, err := Open(t.Context(), path)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if _, err := d.History(t.Context(), time.Time{}); err != nil {
+					errs <- err
+				}
+				errs <- d.Close()
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
 	}
 }
