@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -209,11 +210,19 @@ func (d *daemonProc) kill9() {
 // one of the states given, and returns that text.
 func textOf(t *testing.T, cfgPath, caller string, within time.Duration, states ...string) *textJSON {
 	t.Helper()
+	return waitText(t, cfgPath, "to "+caller, func(h historyJSON) bool { return h.Caller == caller }, within, states...)
+}
+
+// waitText waits until the journal has a call that match picks with a
+// text in one of the states given, and returns that text; what names the
+// call in the failure.
+func waitText(t *testing.T, cfgPath, what string, match func(historyJSON) bool, within time.Duration, states ...string) *textJSON {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	last := "no such call"
 	for {
 		for _, h := range history(t, cfgPath) {
-			if h.Caller != caller {
+			if !match(h) {
 				continue
 			}
 			if h.Text == nil {
@@ -221,14 +230,12 @@ func textOf(t *testing.T, cfgPath, caller string, within time.Duration, states .
 				continue
 			}
 			last = h.Text.State
-			for _, s := range states {
-				if h.Text.State == s {
-					return h.Text
-				}
+			if slices.Contains(states, h.Text.State) {
+				return h.Text
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("text to %s: %s after %v, want %v", caller, last, within, states)
+			t.Fatalf("text %s: %s after %v, want %v", what, last, within, states)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

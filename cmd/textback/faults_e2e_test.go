@@ -145,29 +145,7 @@ func lockJournal(t *testing.T, path string) (release func()) {
 // prefix with a text in one of the states given, and returns the text.
 func callText(t *testing.T, cfgPath, prefix string, within time.Duration, states ...string) *textJSON {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	last := "no such call"
-	for {
-		for _, h := range history(t, cfgPath) {
-			if !strings.HasPrefix(h.CallID, prefix) {
-				continue
-			}
-			if h.Text == nil {
-				last = "call without a text: " + h.Reason
-				continue
-			}
-			last = h.Text.State
-			for _, s := range states {
-				if h.Text.State == s {
-					return h.Text
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("text of call %s: %s after %v, want %v", prefix, last, within, states)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return waitText(t, cfgPath, "of call "+prefix, func(h historyJSON) bool { return strings.HasPrefix(h.CallID, prefix) }, within, states...)
 }
 
 // reasons is the journal's calls by id prefix ("lock-a"), with their reasons.

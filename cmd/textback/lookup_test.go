@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/textback/textback"
 	"github.com/textback/textback/sms"
-	"github.com/textback/textback/sqlite"
 )
 
 // findingSender accepts every text, and answers Find from its script (the
@@ -71,11 +69,7 @@ func TestOutboxResolvesUnknownTexts(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
+				db := testDB(t)
 				// A text whose send had no answer a moment ago.
 				id := queueText(t, db, "c1", time.Now())
 				attempted := time.Now().Add(time.Second)
@@ -140,11 +134,7 @@ func TestOutboxResolvesUnknownTexts(t *testing.T) {
 // (a modem, a webhook) leaves an unknown text unknown.
 func TestOutboxNoLookupWithoutFinder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := testDB(t)
 		id := queueText(t, db, "c1", time.Now())
 		if err := db.MarkSending(context.Background(), id, time.Now()); err != nil {
 			t.Fatal(err)

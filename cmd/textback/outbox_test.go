@@ -53,6 +53,17 @@ func (s *scriptedSender) calls() int {
 	return len(s.got)
 }
 
+// testDB opens a journal on disk for the test, closed when it ends.
+func testDB(t *testing.T) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // queueText journals a missed call and queues its text, as the daemon does.
 func queueText(t *testing.T, db *sqlite.DB, id string, now time.Time) int64 {
 	t.Helper()
@@ -102,11 +113,7 @@ func TestOutbox(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
+				db := testDB(t)
 				id := queueText(t, db, "c1", time.Now())
 				if tt.interrupt {
 					if err := db.MarkSending(context.Background(), id, time.Now()); err != nil {
@@ -163,11 +170,7 @@ func repeat(err error, n int) []error {
 // to stop is finished and recorded, not cut off.
 func TestOutboxFinishesSendOnShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := testDB(t)
 		queueText(t, db, "c1", time.Now())
 		snd := &scriptedSender{delay: 3 * time.Second}
 		ob := newOutbox(db, snd, 15*time.Minute, slog.New(slog.DiscardHandler))
@@ -198,11 +201,7 @@ func TestOutboxDeferred(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
+				db := testDB(t)
 				start := time.Now()
 				notBefore := start.Add(9 * time.Hour)
 				v := textback.Verdict{Call: textback.Call{ID: "c1", Direction: textback.Inbound, Outcome: textback.NoAnswer},
@@ -278,11 +277,7 @@ func TestOutboxGrace(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
+				db := testDB(t)
 				start := time.Now()
 				v := textback.Verdict{Call: textback.Call{ID: "missed", Direction: textback.Inbound, Outcome: textback.NoAnswer},
 					Caller: caller, Send: true, Reason: "send", Party: caller}
@@ -387,11 +382,7 @@ func (s *countingSender) Send(ctx context.Context, m textback.Message) (textback
 // out sendWorkers at a time, each text once.
 func TestOutboxSendsInParallel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := testDB(t)
 		const n = 10
 		for i := range n {
 			queueText(t, db, fmt.Sprintf("c%d", i), time.Now())
@@ -452,11 +443,7 @@ func (s *markFailStore) MarkSending(ctx context.Context, id int64, now time.Time
 // nothing, and sends each text once when the store recovers.
 func TestOutboxStoreErrorBacksOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := testDB(t)
 		for i := range 6 {
 			queueText(t, db, fmt.Sprintf("c%d", i), time.Now())
 		}
@@ -528,11 +515,7 @@ func TestOutboxPersistsAfterSend(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer db.Close()
+				db := testDB(t)
 				queueText(t, db, "c1", time.Now())
 				snd := &scriptedSender{}
 				ob := newOutbox(&sentFailStore{DB: db, fails: tt.fails}, snd, 15*time.Minute, slog.New(slog.DiscardHandler))
@@ -585,11 +568,7 @@ func (s *countingStore) MarkSending(ctx context.Context, id int64, now time.Time
 // is claimed. Each text goes once.
 func TestHandOver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "t.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
+		db := testDB(t)
 		store := &countingStore{DB: db}
 		pol, err := rules.New(rules.Config{
 			Region: "US", Cooldown: -1, MinRings: 1, Business: "Peak HVAC",
