@@ -80,12 +80,19 @@ type Store interface {
 	// gives ErrDuplicateCall and changes nothing.
 	Record(ctx context.Context, v Verdict, m *Message, now time.Time) (int64, error)
 	// RecordSending is Record for a text handed to a sender at once: it is
-	// queued already Sending (its first attempt at now). Like MarkSending's,
-	// its commit is made durable by Sync, which must come before the
-	// request leaves.
+	// queued already Sending (its first attempt at now). Unlike
+	// MarkSending's, its commit need not be synced before the request
+	// leaves: the text was in no earlier state a power cut could bring it
+	// back to, so the cut can only take it away (with its call), never
+	// have it sent again. The sender calls Sync after the send.
 	RecordSending(ctx context.Context, v Verdict, m Message, now time.Time) (int64, error)
 	// Sync makes every write made before it durable (a power cut keeps
 	// it). Callers at the same moment may share one disk sync.
+	//
+	// A write not yet synced may be undone by a power cut, but only with
+	// every write made after it: the store keeps a prefix of its writes,
+	// so that a text is never found in an older state than one it is
+	// known to have passed.
 	Sync(ctx context.Context) error
 	// LastTexted returns when the latest text to the number was queued,
 	// counting every text that went out or may have (queued, sending, sent,

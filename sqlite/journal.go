@@ -42,10 +42,12 @@ func (d *DB) Record(ctx context.Context, v textback.Verdict, m *textback.Message
 
 // RecordSending is Record for a text the outbox hands to a sender at once:
 // it is inserted Sending, its first attempt at now, standing for Record and
-// MarkSending in one commit. Like MarkSending's, the commit is not synced
-// here: the sender calls Sync before the request leaves, and the event
-// loop, which calls RecordSending, never waits for the disk. A text held
-// back (m.NotBefore after now, a grace delay) cannot be sent at once.
+// MarkSending in one commit. The commit is not synced (see lazy), and the
+// request may leave before it is: a power cut undoes the latest commits
+// in order, whole (the WAL's frames carry a running checksum, and recovery
+// stops at the first that does not match), so it can lose the call and
+// its text together, never leave the text queued to be sent again. A text
+// held back (m.NotBefore after now, a grace delay) cannot be sent at once.
 func (d *DB) RecordSending(ctx context.Context, v textback.Verdict, m textback.Message, now time.Time) (int64, error) {
 	switch {
 	case v.Call.ID == "":

@@ -139,10 +139,11 @@ func (w *walSync) close() error {
 	return err
 }
 
-// Sync makes every commit made before it durable: a text journaled
-// sending without waiting for the disk (RecordSending, MarkSending) is
-// synced before its request leaves. Callers at the same moment share one
-// fsync. For ":memory:" it does nothing.
+// Sync makes every commit made before it durable: a queued text marked
+// sending without waiting for the disk (MarkSending) is synced before its
+// request leaves, one recorded sending at once (RecordSending) after it.
+// Callers at the same moment share one fsync. For ":memory:" it does
+// nothing.
 func (d *DB) Sync(ctx context.Context) error {
 	if d.wal == nil {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -630,6 +631,116 @@ func TestHandOver(t *testing.T) {
 		}
 		if len(snd.bodies) != 1 || snd.bodies["Sorry we missed your call."] != 6 || snd.most > sendWorkers {
 			t.Errorf("sender got %v, %d at most at once; want 6 texts, at most %d at once", snd.bodies, snd.most, sendWorkers)
+		}
+	})
+}
+
+// slowSyncStore is a journal on a slow disk: each Sync takes a second. It
+// writes down, in order, the writes and syncs a text goes through.
+type slowSyncStore struct {
+	*sqlite.DB
+	mu  sync.Mutex
+	ops []string
+}
+
+func (s *slowSyncStore) op(o string) {
+	s.mu.Lock()
+	s.ops = append(s.ops, o)
+	s.mu.Unlock()
+}
+
+func (s *slowSyncStore) RecordSending(ctx context.Context, v textback.Verdict, m textback.Message, now time.Time) (int64, error) {
+	s.op("record sending")
+	return s.DB.RecordSending(ctx, v, m, now)
+}
+
+func (s *slowSyncStore) MarkSending(ctx context.Context, id int64, now time.Time) error {
+	s.op("mark sending")
+	return s.DB.MarkSending(ctx, id, now)
+}
+
+func (s *slowSyncStore) MarkSent(ctx context.Context, id int64, r textback.Receipt, now time.Time) error {
+	s.op("mark sent")
+	return s.DB.MarkSent(ctx, id, r, now)
+}
+
+func (s *slowSyncStore) Sync(ctx context.Context) error {
+	s.op("sync")
+	time.Sleep(time.Second)
+	s.op("synced")
+	return s.DB.Sync(ctx)
+}
+
+// TestSendingSyncedInTime: a queued text marked sending waits for the
+// journal's sync before its request leaves (else a power cut could bring
+// it back queued, to be sent twice); a text recorded sending straight from
+// the event loop goes out at once, the sync after it, for a power cut can
+// only take such a text out of the journal.
+func TestSendingSyncedInTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		db := testDB(t)
+		store := &slowSyncStore{DB: db}
+		pol, err := rules.New(rules.Config{
+			Region: "US", Cooldown: -1, MinRings: 1, Business: "Peak HVAC",
+			Rules: []rules.Rule{{Name: "main", Message: "Sorry we missed your call."}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := slog.New(slog.DiscardHandler)
+		snd := &scriptedSender{}
+		ob := newOutbox(store, snd, 15*time.Minute, log)
+		d := &daemon{policy: pol, store: store, outbox: ob, log: log, now: time.Now}
+		missed := func(id string) textback.Event {
+			return textback.Event{Call: textback.Call{ID: textback.CallID(id), Source: "ami",
+				Direction: textback.Inbound, Outcome: textback.NoAnswer, CallerNum: "+13125550101",
+				DID: "+12125550100", Rang: 30 * time.Second, Decided: time.Now()}}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error)
+
+		// Queued before the outbox runs, then sent by its loop.
+		if err := d.handle(ctx, missed("queued")); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		go func() { done <- ob.Run(ctx) }()
+		synctest.Wait()
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if snd.calls() != 1 {
+			t.Fatalf("%d texts sent, want the queued one", snd.calls())
+		}
+		if wait := snd.at[0].Sub(start); wait < time.Second {
+			t.Errorf("the queued text left %s after the loop took it, before its sync ended", wait)
+		}
+		want := []string{"mark sending", "sync", "synced", "mark sent"}
+		if !slices.Equal(store.ops, want) {
+			t.Errorf("queued text: writes and syncs %q, want %q", store.ops, want)
+		}
+
+		// Straight from the event loop.
+		store.ops = nil
+		start = time.Now()
+		if err := d.handle(ctx, missed("fresh")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if snd.calls() != 2 {
+			t.Fatalf("%d texts sent, want 2", snd.calls())
+		}
+		if wait := snd.at[1].Sub(start); wait != 0 {
+			t.Errorf("the text recorded sending left %s after its call was decided, want at once", wait)
+		}
+		want = []string{"record sending", "mark sent", "sync", "synced"}
+		if !slices.Equal(store.ops, want) {
+			t.Errorf("text recorded sending: writes and syncs %q, want %q", store.ops, want)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
 		}
 	})
 }
