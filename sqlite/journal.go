@@ -29,11 +29,7 @@ func (d *DB) Record(ctx context.Context, v textback.Verdict, m *textback.Message
 		write = d.durable
 	}
 	var id int64
-	err := write(ctx, func(tx *sql.Tx) error {
-		var err error
-		id, err = insertCall(ctx, tx, v, m, now, false)
-		return err
-	})
+	err := d.insertCall(ctx, write, v, m, now, false, &id)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: record: call %s: %w", v.Call.ID, err)
 	}
@@ -60,11 +56,7 @@ func (d *DB) RecordSending(ctx context.Context, v textback.Verdict, m textback.M
 		return 0, fmt.Errorf("sqlite: record: call %s: a text held back is not sent at once", v.Call.ID)
 	}
 	var id int64
-	err := d.lazy(ctx, func(tx *sql.Tx) error {
-		var err error
-		id, err = insertCall(ctx, tx, v, &m, now, true)
-		return err
-	})
+	err := d.insertCall(ctx, d.lazy, v, &m, now, true, &id)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: record: call %s: %w", v.Call.ID, err)
 	}
@@ -82,15 +74,38 @@ func syncRecord(m *textback.Message, now time.Time) bool {
 	return m != nil && (m.NotBefore.After(now) || !m.Grace.IsZero())
 }
 
-// insertCall writes Record's rows in tx.
-func insertCall(ctx context.Context, tx *sql.Tx, v textback.Verdict, m *textback.Message, now time.Time, sending bool) (int64, error) {
-	c := v.Call
-	res, err := tx.ExecContext(ctx, `
+const (
+	insertCallSQL = `
 INSERT INTO calls (call_id, source, direction, outcome, caller_num, caller_name, withheld,
 	did, context, started, ended, rang, decided, caller, send, reason, detail, rule, recorded,
 	dialed, party)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (call_id) DO NOTHING`,
+ON CONFLICT (call_id) DO NOTHING`
+	insertTextSQL = `
+INSERT INTO texts (call_id, rule, to_number, from_number, body, state, created, next_attempt, not_before, grace,
+	attempts, attempted)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING id`
+)
+
+// insertCall writes Record's rows in one transaction committed with
+// w, setting *id to the text's.
+func (d *DB) insertCall(ctx context.Context, w write, v textback.Verdict, m *textback.Message, now time.Time, sending bool, id *int64) error {
+	sts, err := d.prepared(ctx, insertCallSQL, insertTextSQL)
+	if err != nil {
+		return err
+	}
+	return w(ctx, func(tx *sql.Tx) error {
+		var err error
+		*id, err = insertCallTx(ctx, tx, sts[0], sts[1], v, m, now, sending)
+		return err
+	})
+}
+
+// insertCallTx writes Record's rows in tx with the statements given.
+func insertCallTx(ctx context.Context, tx *sql.Tx, insCall, insText *sql.Stmt, v textback.Verdict, m *textback.Message, now time.Time, sending bool) (int64, error) {
+	c := v.Call
+	res, err := tx.StmtContext(ctx, insCall).ExecContext(ctx,
 		c.ID, c.Source, c.Direction, c.Outcome, c.CallerNum, c.CallerName, c.Withheld,
 		c.DID, c.Context, timeArg(c.Started), timeArg(c.Ended), int64(c.Rang), timeArg(c.Decided),
 		v.Caller, v.Send, v.Reason, v.Detail, v.Rule, now.UnixNano(),
@@ -114,11 +129,7 @@ ON CONFLICT (call_id) DO NOTHING`,
 		if sending {
 			state, attempts, attempted = textback.Sending, 1, now.UnixNano()
 		}
-		err := tx.QueryRowContext(ctx, `
-INSERT INTO texts (call_id, rule, to_number, from_number, body, state, created, next_attempt, not_before, grace,
-	attempts, attempted)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-RETURNING id`,
+		err := tx.StmtContext(ctx, insText).QueryRowContext(ctx,
 			c.ID, m.Rule, m.To, m.From, m.Body, state, now.UnixNano(), due.UnixNano(), notBefore,
 			timeArg(m.Grace), attempts, attempted).Scan(&id)
 		if err != nil {
@@ -134,10 +145,10 @@ RETURNING id`,
 // expired texts never left, so they don't hold back the next one.
 func (d *DB) LastTexted(ctx context.Context, to textback.Number) (time.Time, bool, error) {
 	var n sql.NullInt64
-	err := d.rd.QueryRowContext(ctx, `
+	err := d.readRow(ctx, `
 SELECT MAX(created) FROM texts
 WHERE to_number = ? AND state IN (?, ?, ?, ?)`,
-		to, textback.Queued, textback.Sending, textback.Sent, textback.Unknown).Scan(&n)
+		[]any{to, textback.Queued, textback.Sending, textback.Sent, textback.Unknown}, &n)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlite: last texted: %w", err)
 	}
@@ -156,11 +167,11 @@ func (d *DB) ConnectedSince(ctx context.Context, n textback.Number, since time.T
 		at  int64
 		dir textback.Direction
 	)
-	err := d.rd.QueryRowContext(ctx, `
+	err := d.readRow(ctx, `
 SELECT recorded, direction FROM calls
 WHERE party = ? AND recorded >= ? AND outcome = ? AND direction IN (?, ?)
 ORDER BY recorded LIMIT 1`,
-		n, since.UnixNano(), textback.Answered, textback.Inbound, textback.Outbound).Scan(&at, &dir)
+		[]any{n, since.UnixNano(), textback.Answered, textback.Inbound, textback.Outbound}, &at, &dir)
 	if errors.Is(err, sql.ErrNoRows) {
 		return textback.Connection{}, false, nil
 	} else if err != nil {

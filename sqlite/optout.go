@@ -29,7 +29,7 @@ ON CONFLICT (number) DO NOTHING`, n, source, now.UnixNano())
 // OptedOut reports whether a number is on the opt-out list.
 func (d *DB) OptedOut(ctx context.Context, n textback.Number) (bool, error) {
 	var one int
-	err := d.rd.QueryRowContext(ctx, `SELECT 1 FROM optouts WHERE number = ?`, n).Scan(&one)
+	err := d.readRow(ctx, `SELECT 1 FROM optouts WHERE number = ?`, []any{n}, &one)
 	switch {
 	case err == sql.ErrNoRows:
 		return false, nil
@@ -73,7 +73,7 @@ func (d *DB) CountTexts(ctx context.Context, rule string, since time.Time) (int,
 		args = append(args, rule)
 	}
 	var n int
-	if err := d.rd.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+	if err := d.readRow(ctx, q, args, &n); err != nil {
 		return 0, fmt.Errorf("sqlite: count texts: %w", err)
 	}
 	return n, nil

@@ -70,7 +70,7 @@ func (s *textScan) text() textback.Text {
 
 // texts runs a query for textColumns.
 func (d *DB) texts(ctx context.Context, query string, args ...any) ([]textback.Text, error) {
-	rows, err := d.rd.QueryContext(ctx, query, args...)
+	rows, err := d.readRows(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ LIMIT ?`, textback.Queued, now.UnixNano(), limit)
 // when none is queued.
 func (d *DB) NextAttempt(ctx context.Context) (time.Time, bool, error) {
 	var n sql.NullInt64
-	err := d.rd.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM texts WHERE state = ?`, textback.Queued).Scan(&n)
+	err := d.readRow(ctx, `SELECT MIN(next_attempt) FROM texts WHERE state = ?`, []any{textback.Queued}, &n)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlite: next attempt: %w", err)
 	}
@@ -206,8 +206,12 @@ func (d *DB) move(ctx context.Context, w write, then func(*sql.Tx) error, op str
 	}
 	q := `UPDATE texts SET state = ?, ` + set + ` WHERE id = ? AND state IN (?` + strings.Repeat(", ?", len(from)-1) + `)`
 	var cur textback.State
-	err := w(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, q, args...)
+	sts, err := d.prepared(ctx, q)
+	if err != nil {
+		return fmt.Errorf("sqlite: %s: text %d: %w", op, id, err)
+	}
+	err = w(ctx, func(tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, sts[0]).ExecContext(ctx, args...)
 		if err != nil {
 			return err
 		}

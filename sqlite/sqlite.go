@@ -61,6 +61,9 @@ type DB struct {
 	closing       sync.Once
 	// wal syncs the WAL for Sync; nil for ":memory:".
 	wal *walSync
+	// reads and writes keep the statements run often prepared, on the
+	// readers and on the writer; one cache for ":memory:".
+	reads, writes *stmts
 }
 
 // readers is the size of the read pool: the event loop, the outbox, the
@@ -125,7 +128,8 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	d := &DB{db: db, rd: db, memory: memory, wal: wal}
+	d := &DB{db: db, rd: db, memory: memory, wal: wal, writes: newStmts(db)}
+	d.reads = d.writes
 	// Two processes opening a new file at once (the daemon starting, and
 	// `textback history`) meet over the switch to WAL, which SQLite
 	// refuses with SQLITE_BUSY at once rather than waiting busy_timeout:
@@ -157,6 +161,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	d.rd = sql.OpenDB(rc)
 	d.rd.SetMaxOpenConns(readers)
 	d.rd.SetMaxIdleConns(readers)
+	d.reads = newStmts(d.rd)
 	d.stop = make(chan struct{})
 	d.stopped = make(chan struct{})
 	go d.checkpoints(checkpointEvery)
@@ -234,9 +239,9 @@ func (d *DB) Close() error {
 		<-d.stopped
 	}
 	if d.rd != d.db {
-		rerr = d.rd.Close()
+		rerr = errors.Join(d.reads.close(), d.rd.Close())
 	}
-	werr := d.db.Close()
+	werr := errors.Join(d.writes.close(), d.db.Close())
 	if d.wal != nil {
 		werr = errors.Join(werr, d.wal.close())
 	}

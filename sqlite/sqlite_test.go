@@ -779,6 +779,49 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
 
+// BenchmarkCallPath measures the journal's part of the event loop's work
+// for a missed call texted at once, as the daemon does it: the reads of the
+// decision (opt-out, cooldown, hourly cap), RecordSending, then MarkSent and
+// a shared Sync from the worker, with 10,000 calls of the day before yesterday in the journal.
+//
+//	go test ./sqlite -run '^$' -bench CallPath
+func BenchmarkCallPath(b *testing.B) {
+	d, _ := openTest(b)
+	ctx := b.Context()
+	for i := range 10_000 {
+		to := textback.Number(fmt.Sprintf("+1312555%04d", i))
+		record(b, d, fmt.Sprint("old-", i), to, t0.Add(-48*time.Hour+time.Duration(i)*time.Second))
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		id := fmt.Sprint("bench-", i)
+		to := textback.Number(fmt.Sprintf("+1646555%04d", i%10_000))
+		// 100 texts an hour, the default max_per_hour: the count of the
+		// last hour's texts stays what a capped daemon counts.
+		now := t0.Add(time.Duration(i) * 36 * time.Second)
+		if _, err := d.OptedOut(ctx, to); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := d.LastTexted(ctx, to); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := d.CountTexts(ctx, "main", now.Add(-time.Hour)); err != nil {
+			b.Fatal(err)
+		}
+		tid, err := d.RecordSending(ctx, missed(id, to, now), *text(id, to), now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := d.MarkSent(ctx, tid, textback.Receipt{Sender: "log", ProviderID: id}, now); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // TestRecordNotBefore: a deferred text is due at its NotBefore, which
 // reads back; an earlier NotBefore is as good as none.
 func TestRecordNotBefore(t *testing.T) {
