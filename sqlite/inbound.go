@@ -16,13 +16,17 @@ func (d *DB) RecordInbound(ctx context.Context, m textback.InboundText) (bool, e
 	if m.Provider == "" || m.ProviderID == "" {
 		return false, errors.New("sqlite: record inbound: provider and provider id required")
 	}
-	res, err := d.db.ExecContext(ctx, `INSERT INTO inbound (provider, provider_id, from_number, to_number, body, received)
+	var n int64
+	err := d.durable(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO inbound (provider, provider_id, from_number, to_number, body, received)
 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, provider_id) DO NOTHING`,
-		m.Provider, m.ProviderID, m.From, m.To, m.Body, m.Received.UnixNano())
-	if err != nil {
-		return false, fmt.Errorf("sqlite: record inbound: %w", err)
-	}
-	n, err := res.RowsAffected()
+			m.Provider, m.ProviderID, m.From, m.To, m.Body, m.Received.UnixNano())
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("sqlite: record inbound: %w", err)
 	}

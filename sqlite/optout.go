@@ -13,13 +13,16 @@ import (
 // number on that is already there keeps its first time and source:
 // providers repeat webhooks, and the first STOP is the one that counts.
 func (d *DB) SetOptOut(ctx context.Context, n textback.Number, out bool, source string, now time.Time) error {
-	var err error
-	if out {
-		_, err = d.db.ExecContext(ctx, `INSERT INTO optouts (number, source, created) VALUES (?, ?, ?)
+	err := d.durable(ctx, func(tx *sql.Tx) error {
+		var err error
+		if out {
+			_, err = tx.ExecContext(ctx, `INSERT INTO optouts (number, source, created) VALUES (?, ?, ?)
 ON CONFLICT (number) DO NOTHING`, n, source, now.UnixNano())
-	} else {
-		_, err = d.db.ExecContext(ctx, `DELETE FROM optouts WHERE number = ?`, n)
-	}
+		} else {
+			_, err = tx.ExecContext(ctx, `DELETE FROM optouts WHERE number = ?`, n)
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: opt-out: %w", err)
 	}

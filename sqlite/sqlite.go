@@ -10,7 +10,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -100,10 +99,12 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// WAL: readers in other processes don't block our writes, and a commit
 	// appends to the log instead of rewriting pages.
 	q.Add("_pragma", "journal_mode(WAL)")
-	// FULL syncs the WAL at every commit: what a commit wrote survives a
-	// power cut. The writes that can be undone by one without harm ask for
-	// NORMAL (see lazy); FULL is what every connection returns to.
-	q.Add("_pragma", "synchronous(FULL)")
+	// NORMAL writes a commit to the WAL file without syncing it: the
+	// commit survives the daemon being killed, not a power cut. A write
+	// that must survive one is synced after its commit, outside the write
+	// lock (durable, walSync), the syncs of writers at the same moment
+	// shared.
+	q.Add("_pragma", "synchronous(NORMAL)")
 	// The WAL is copied into the database file (a checkpoint, with its own
 	// fsyncs) by a goroutine of its own (checkpoints), not by whichever
 	// commit happens to cross 1,000 pages, which would keep that text
@@ -251,36 +252,17 @@ func (d *DB) Close() error {
 	return nil
 }
 
-// lazy runs fn in a write transaction committed with synchronous=NORMAL:
-// the commit reaches the WAL file, so it survives the daemon being killed,
-// but is not synced to disk, so a power cut (or a kernel crash) in the next
-// moments can undo it. The next commit with FULL syncs it along with its
-// own, for the WAL is one file written in order. It is for writes whose
-// loss in a power cut does no harm — a text marked sent comes back as
+// lazy runs fn in a write transaction whose commit is not synced: it
+// reaches the WAL file, so it survives the daemon being killed, but a power
+// cut (or a kernel crash) in the next moments can undo it, with every
+// commit after it (recovery keeps the WAL's frames up to the first whose
+// running checksum fails). The next Sync, or durable write, syncs it along
+// with its own, for the WAL is one file written in order. It is for writes
+// whose loss in a power cut does no harm — a text marked sent comes back as
 // sending and is reported unknown, never resent — and which sit on the
 // path of a text, where an fsync costs more than the rest of the work.
-//
-// The connection is set back to FULL before it is returned to the pool,
-// so every other write stays synced; if that fails the connection is
-// thrown away.
 func (d *DB) lazy(ctx context.Context, fn func(*sql.Tx) error) error {
-	if d.memory {
-		return d.durable(ctx, fn) // nothing is synced
-	}
-	conn, err := d.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		return err
-	}
-	defer func() {
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
-			conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-	}()
-	tx, err := conn.BeginTx(ctx, nil)
+	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -297,17 +279,19 @@ func (d *DB) lazy(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// durable runs fn in a write transaction committed with synchronous=FULL.
+// durable runs fn in a write transaction that is on disk when durable
+// returns: committed as lazy does, then synced with walSync, outside the
+// write lock, so that the next write does not wait for this one's disk.
+// An error of the sync is returned though the commit stands: it is not
+// known to be durable.
 func (d *DB) durable(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := d.db.BeginTx(ctx, nil)
-	if err != nil {
+	if err := d.lazy(ctx, fn); err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
+	if d.wal == nil {
+		return nil // in memory
 	}
-	return tx.Commit()
+	return d.wal.sync(context.WithoutCancel(ctx)) // short, and the commit is made
 }
 
 // timeArg is the column value of t: Unix nanoseconds, NULL for the zero time.

@@ -539,7 +539,7 @@ func TestSchema(t *testing.T) {
 		{"user_version", fmt.Sprint(len(migrations))},
 		{"journal_mode", "wal"},
 		{"foreign_keys", "1"},
-		{"synchronous", "2"}, // FULL
+		{"synchronous", "1"}, // NORMAL: durable writes sync after their commit
 		{"busy_timeout", fmt.Sprint(busyTimeout.Milliseconds())},
 	} {
 		var got string

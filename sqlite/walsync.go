@@ -14,13 +14,13 @@ import (
 // at the time (a group commit), none for a caller whose commits an fsync
 // under way already covers.
 //
-// A commit with synchronous=NORMAL (lazy) has written its frames to the
-// WAL file before it returns, unsynced; fsync flushes a file's written
-// data whoever wrote it, so after Sync the WAL on disk holds every commit
-// made before Sync was called, and a power cut keeps them, as if each had
-// been committed with FULL. Done by SQLite inside a commit, the fsync
-// would hold the write lock, and every other write (the next call's
-// verdict) would wait for the disk too.
+// A commit with synchronous=NORMAL (every commit of ours) has written its
+// frames to the WAL file before it returns, unsynced; fsync flushes a
+// file's written data whoever wrote it, so after a sync the WAL on disk
+// holds every commit made before it was asked for, and a power cut keeps
+// them, as if each had been committed with FULL. Done by SQLite inside a
+// commit (FULL), the fsync would hold the write lock, and every other
+// write (the next call's verdict) would wait for the disk too.
 type walSync struct {
 	path string
 	// commits counts the lazy commits made; each fsync covers those
