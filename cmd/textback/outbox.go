@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -216,15 +217,18 @@ func (o *outbox) drain(ctx context.Context) error {
 				<-o.slots
 				return nil
 			}
-			o.wg.Go(func() { o.finish(t.ID, o.attempt(ctx, t)) })
+			o.wg.Go(func() { o.finish(t.ID, o.attempt(ctx, t), true) })
 		}
 	}
 	return nil
 }
 
 // finish frees the slot of a worker done with text id, keeping its store
-// error for Run, and wakes the loop.
-func (o *outbox) finish(id int64, err error) {
+// error for Run, and wakes the loop if it has something to look at: the
+// error, or (ours) a text it handed out, which it may be waiting for. A
+// text the event loop handed over is none of the loop's business unless
+// it fails; one put back in the queue wakes it by itself (deliver).
+func (o *outbox) finish(id int64, err error, ours bool) {
 	o.mu.Lock()
 	delete(o.inflight, id)
 	if err != nil && o.storeErr == nil {
@@ -232,7 +236,9 @@ func (o *outbox) finish(id int64, err error) {
 	}
 	o.mu.Unlock()
 	<-o.slots
-	o.Wake()
+	if ours || err != nil {
+		o.Wake()
+	}
 }
 
 // claim reserves a worker for a text the event loop is about to journal
@@ -281,11 +287,14 @@ func (o *outbox) hand(t textback.Text) {
 	go func() {
 		defer o.wg.Done()
 		err := o.deliver(ctx, t, cmpTime(t.NotBefore, t.Created))
-		o.finish(t.ID, err)
+		o.finish(t.ID, err, false)
 		if err := o.store.Sync(context.WithoutCancel(ctx)); err != nil {
 			o.log.Error("outbox: the journal cannot be synced: a power cut now would lose the record of a text", "id", t.ID, "call_id", t.CallID, "err", err)
 		}
 	}()
+	// The new worker would wait for the event loop to block, which may be
+	// after several more calls: let it take the text out first.
+	runtime.Gosched()
 }
 
 // attempt makes one try at one text. Only store errors are returned.
@@ -412,7 +421,11 @@ func (o *outbox) deliver(ctx context.Context, t textback.Text, start time.Time) 
 		}
 		log.Warn("sms send failed, will retry", "err", err, "retry_in", wait.Round(time.Millisecond))
 		o.metrics.Text("retry")
-		return o.persist(ctx, func() error { return o.store.MarkRetry(ctx, t.ID, err.Error(), done.Add(wait)) })
+		if err := o.persist(ctx, func() error { return o.store.MarkRetry(ctx, t.ID, err.Error(), done.Add(wait)) }); err != nil {
+			return err
+		}
+		o.Wake() // queued again, due at a time the loop does not know yet
+		return nil
 	}
 }
 

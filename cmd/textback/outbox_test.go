@@ -744,3 +744,81 @@ func TestSendingSyncedInTime(t *testing.T) {
 		}
 	})
 }
+
+// dueCountingStore counts the outbox loop's looks at the queue.
+type dueCountingStore struct {
+	*sqlite.DB
+	mu  sync.Mutex
+	due int
+}
+
+func (s *dueCountingStore) Due(ctx context.Context, now time.Time, limit int) ([]textback.Text, error) {
+	s.mu.Lock()
+	s.due++
+	s.mu.Unlock()
+	return s.DB.Due(ctx, now, limit)
+}
+
+func (s *dueCountingStore) looks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.due
+}
+
+// TestHandedTextLeavesTheLoopAlone: a text the event loop hands over and
+// the carrier takes costs the outbox loop no look at the queue (at
+// hundreds of calls a second those looks were a core's worth of reads);
+// one the carrier refuses for now goes back in the queue and wakes the
+// loop, which sends it again when due.
+func TestHandedTextLeavesTheLoopAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &dueCountingStore{DB: testDB(t)}
+		pol, err := rules.New(rules.Config{
+			Region: "US", Cooldown: -1, MinRings: 1, Business: "Peak HVAC",
+			Rules: []rules.Rule{{Name: "main", Message: "Sorry we missed your call."}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := slog.New(slog.DiscardHandler)
+		snd := &scriptedSender{script: []error{nil, nil, nil, &textback.RetryError{Err: errors.New("429"), After: 3 * time.Second}}}
+		ob := newOutbox(store, snd, 15*time.Minute, log)
+		d := &daemon{policy: pol, store: store, outbox: ob, log: log, now: time.Now}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- ob.Run(ctx) }()
+		synctest.Wait()
+		before := store.looks()
+		for i := range 4 {
+			ev := textback.Event{Call: textback.Call{ID: textback.CallID(fmt.Sprint("c", i)), Source: "ami",
+				Direction: textback.Inbound, Outcome: textback.NoAnswer, CallerNum: fmt.Sprintf("+1312555%04d", i),
+				DID: "+12125550100", Rang: 30 * time.Second, Decided: time.Now()}}
+			if err := d.handle(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+			if i < 3 {
+				if got := store.looks(); got != before {
+					t.Errorf("after %d texts handed over and sent, the loop looked at the queue %d times", i+1, got-before)
+				}
+			}
+		}
+		if snd.calls() != 4 {
+			t.Fatalf("%d sends, want 4", snd.calls())
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if snd.calls() != 5 {
+			t.Errorf("%d sends, want the refused text sent again after its Retry-After", snd.calls())
+		} else if wait := snd.at[4].Sub(snd.at[3]); wait != 3*time.Second {
+			t.Errorf("sent again %s after the refusal, want 3s", wait)
+		}
+		if got := textState(t, store.DB, "c3"); got.State != textback.Sent || got.Attempts != 2 {
+			t.Errorf("refused text: %s after %d attempts, want sent after 2", got.State, got.Attempts)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
