@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -145,6 +146,22 @@ type Policy struct {
 	suffix     string
 	warnings   []string
 	zones      sync.Map // caller time zone name → *time.Location
+	// dids holds didNumber's answers (DID as reported → didParsed): a
+	// business has a few DIDs and every call parses one, and the
+	// library's parse is most of a decision's work. At most maxDIDs are
+	// kept; past them a DID is parsed each time.
+	dids     sync.Map
+	didCount atomic.Int64
+}
+
+// maxDIDs bounds Policy.dids, against a PBX that reports anything as a DID.
+const maxDIDs = 4096
+
+// didParsed is a DID in E.164 and as the library parsed it (nil, with "",
+// when it is not a number). Shared: never changed.
+type didParsed struct {
+	n   textback.Number
+	num *phonenumbers.PhoneNumber
 }
 
 // rule is a Rule made ready to match and fill.
@@ -921,7 +938,14 @@ func orUnknown(s string) string {
 
 // didNumber reads the DID as a number of the region, if it is one.
 func (p *Policy) didNumber(did string) (textback.Number, *phonenumbers.PhoneNumber) {
+	if v, ok := p.dids.Load(did); ok {
+		d := v.(didParsed)
+		return d.n, d.num
+	}
 	user, _, _ := unwrap(did)
 	n, num, _ := parse(user, p.region)
+	if p.didCount.Add(1) <= maxDIDs {
+		p.dids.Store(did, didParsed{n, num})
+	}
 	return n, num
 }

@@ -631,3 +631,53 @@ func TestDecideConcurrent(t *testing.T) {
 
 // The Store is a History.
 var _ rules.History = textback.Store(nil)
+
+// TestDIDSeenAgain: a DID's second call is decided as its first (the
+// parse of a DID is kept), and so is a known DID's after thousands of
+// others have come past the kept ones.
+func TestDIDSeenAgain(t *testing.T) {
+	p := policy(t, config())
+	ctx := context.Background()
+	first, err := p.Decide(ctx, call(), now, history{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Send || first.Rule != "sales" || !strings.Contains(first.Message.Body, "(212) 555-0100") {
+		t.Fatalf("first call: %+v", first)
+	}
+	for i := range 5000 {
+		d, err := p.Decide(ctx, call(func(c *textback.Call) { c.DID = fmt.Sprintf("+1646555%04d", i) }), now, history{})
+		if err != nil || d.Reason != rules.NoRule {
+			t.Fatalf("DID %d: %+v, %v; want no rule", i, d, err)
+		}
+	}
+	for _, did := range []string{sales, "+16465559999"} {
+		again, err := p.Decide(ctx, call(func(c *textback.Call) { c.DID = did }), now, history{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := first
+		if did != sales {
+			want = rules.Decision{Reason: rules.NoRule}
+		}
+		if again.Send != want.Send || again.Rule != want.Rule || again.Reason != want.Reason ||
+			(want.Message != nil && again.Message.Body != want.Message.Body) {
+			t.Errorf("DID %s again: %+v, want %+v", did, again, want)
+		}
+	}
+}
+
+// BenchmarkDecide measures the decision of a missed call, the journal's
+// reads left out.
+func BenchmarkDecide(b *testing.B) {
+	p, err := rules.New(config())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := call()
+	for b.Loop() {
+		if d, err := p.Decide(context.Background(), c, now, history{}); err != nil || !d.Send {
+			b.Fatal(d, err)
+		}
+	}
+}

@@ -752,8 +752,9 @@ func TestStats(t *testing.T) {
 	}
 }
 
-// BenchmarkRecord measures one text's whole way through the outbox:
-// Record, Due, MarkSending, MarkSent, each its own synced commit but Due.
+// BenchmarkRecord measures one text's whole way through the outbox's
+// journal: Record, Due, MarkSending, MarkSent, each its own commit, none
+// synced (the outbox syncs with Sync; BenchmarkCallPath counts it).
 func BenchmarkRecord(b *testing.B) {
 	d, _ := openTest(b)
 	ctx := b.Context()
