@@ -563,6 +563,29 @@ func (s *countingStore) MarkSending(ctx context.Context, id int64, now time.Time
 	return s.DB.MarkSending(ctx, id, now)
 }
 
+// handOverDaemon is the event loop and outbox of the hand-over tests: one
+// rule texting every missed call at once, over store and snd.
+func handOverDaemon(t *testing.T, store textback.Store, snd textback.Sender) (*daemon, *outbox) {
+	t.Helper()
+	pol, err := rules.New(rules.Config{
+		Region: "US", Cooldown: -1, MinRings: 1, Business: "Peak HVAC",
+		Rules: []rules.Rule{{Name: "main", Message: "Sorry we missed your call."}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	ob := newOutbox(store, snd, 15*time.Minute, log)
+	return &daemon{policy: pol, store: store, outbox: ob, log: log, now: time.Now}, ob
+}
+
+// missedEvent is a missed inbound call from caller, ended now.
+func missedEvent(id, caller string) textback.Event {
+	return textback.Event{Call: textback.Call{ID: textback.CallID(id), Source: "ami",
+		Direction: textback.Inbound, Outcome: textback.NoAnswer, CallerNum: caller,
+		DID: "+12125550100", Rang: 30 * time.Second, Decided: time.Now()}}
+}
+
 // TestHandOver: a missed call's text goes to a free worker straight from
 // the event loop, journaled sending in one commit; when every worker is
 // busy it is queued and sent by the loop; before the outbox runs nothing
@@ -571,22 +594,9 @@ func TestHandOver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		db := testDB(t)
 		store := &countingStore{DB: db}
-		pol, err := rules.New(rules.Config{
-			Region: "US", Cooldown: -1, MinRings: 1, Business: "Peak HVAC",
-			Rules: []rules.Rule{{Name: "main", Message: "Sorry we missed your call."}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		log := slog.New(slog.DiscardHandler)
 		snd := &countingSender{delay: time.Second, bodies: map[string]int{}}
-		ob := newOutbox(store, snd, 15*time.Minute, log)
-		d := &daemon{policy: pol, store: store, outbox: ob, log: log, now: time.Now}
-		missed := func(i int) textback.Event {
-			return textback.Event{Call: textback.Call{ID: textback.CallID(fmt.Sprint("c", i)), Source: "ami",
-				Direction: textback.Inbound, Outcome: textback.NoAnswer, CallerNum: fmt.Sprintf("+1312555%04d", i),
-				DID: "+12125550100", Rang: 30 * time.Second, Decided: time.Now()}}
-		}
+		d, ob := handOverDaemon(t, store, snd)
+		missed := func(i int) textback.Event { return missedEvent(fmt.Sprint("c", i), fmt.Sprintf("+1312555%04d", i)) }
 		counts := func() [3]int {
 			store.mu.Lock()
 			defer store.mu.Unlock()
@@ -680,22 +690,9 @@ func TestSendingSyncedInTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		db := testDB(t)
 		store := &slowSyncStore{DB: db}
-		pol, err := rules.New(rules.Config{
-			Region: "US", Cooldown: -1, MinRings: 1, Business: "Peak HVAC",
-			Rules: []rules.Rule{{Name: "main", Message: "Sorry we missed your call."}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		log := slog.New(slog.DiscardHandler)
 		snd := &scriptedSender{}
-		ob := newOutbox(store, snd, 15*time.Minute, log)
-		d := &daemon{policy: pol, store: store, outbox: ob, log: log, now: time.Now}
-		missed := func(id string) textback.Event {
-			return textback.Event{Call: textback.Call{ID: textback.CallID(id), Source: "ami",
-				Direction: textback.Inbound, Outcome: textback.NoAnswer, CallerNum: "+13125550101",
-				DID: "+12125550100", Rang: 30 * time.Second, Decided: time.Now()}}
-		}
+		d, ob := handOverDaemon(t, store, snd)
+		missed := func(id string) textback.Event { return missedEvent(id, "+13125550101") }
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		done := make(chan error)
@@ -773,27 +770,15 @@ func (s *dueCountingStore) looks() int {
 func TestHandedTextLeavesTheLoopAlone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		store := &dueCountingStore{DB: testDB(t)}
-		pol, err := rules.New(rules.Config{
-			Region: "US", Cooldown: -1, MinRings: 1, Business: "Peak HVAC",
-			Rules: []rules.Rule{{Name: "main", Message: "Sorry we missed your call."}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		log := slog.New(slog.DiscardHandler)
 		snd := &scriptedSender{script: []error{nil, nil, nil, &textback.RetryError{Err: errors.New("429"), After: 3 * time.Second}}}
-		ob := newOutbox(store, snd, 15*time.Minute, log)
-		d := &daemon{policy: pol, store: store, outbox: ob, log: log, now: time.Now}
+		d, ob := handOverDaemon(t, store, snd)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- ob.Run(ctx) }()
 		synctest.Wait()
 		before := store.looks()
 		for i := range 4 {
-			ev := textback.Event{Call: textback.Call{ID: textback.CallID(fmt.Sprint("c", i)), Source: "ami",
-				Direction: textback.Inbound, Outcome: textback.NoAnswer, CallerNum: fmt.Sprintf("+1312555%04d", i),
-				DID: "+12125550100", Rang: 30 * time.Second, Decided: time.Now()}}
-			if err := d.handle(ctx, ev); err != nil {
+			if err := d.handle(ctx, missedEvent(fmt.Sprint("c", i), fmt.Sprintf("+1312555%04d", i))); err != nil {
 				t.Fatal(err)
 			}
 			synctest.Wait()
