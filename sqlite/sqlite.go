@@ -53,8 +53,6 @@ var busyTimeout = 5 * time.Second
 type DB struct {
 	db *sql.DB // the writer
 	rd *sql.DB // the readers; the writer itself for an in-memory database
-	// memory is set for ":memory:", where nothing is synced anyway.
-	memory bool
 	// stop ends checkpoints, which closes stopped; nil for ":memory:".
 	stop, stopped chan struct{}
 	closing       sync.Once
@@ -129,7 +127,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	d := &DB{db: db, rd: db, memory: memory, wal: wal, writes: newStmts(db)}
+	d := &DB{db: db, rd: db, wal: wal, writes: newStmts(db)}
 	d.reads = d.writes
 	// Two processes opening a new file at once (the daemon starting, and
 	// `textback history`) meet over the switch to WAL, which SQLite
