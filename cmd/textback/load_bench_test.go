@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -19,9 +18,6 @@ import (
 
 	"github.com/textback/textback"
 	"github.com/textback/textback/ami"
-	"github.com/textback/textback/rules"
-	"github.com/textback/textback/sms"
-	"github.com/textback/textback/sqlite"
 )
 
 // BenchmarkDecisionToSendLoad measures, under load, the time from the
@@ -66,20 +62,7 @@ const (
 )
 
 func loadRun(b *testing.B, rate int) {
-	db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	pol, err := rules.New(rules.Config{
-		Region: "US", Cooldown: -1, MinRings: 2, From: "+12125550100", Business: "Peak HVAC",
-		Rules: []rules.Rule{{Name: "main", Message: "Hi, this is {business}. Sorry we missed your call."}},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	ob := newOutbox(db, sms.NewLog(log), 15*time.Minute, log)
+	d, ob := benchDaemon(b)
 	var (
 		mu      sync.Mutex
 		decided = map[int64]time.Time{}
@@ -87,7 +70,6 @@ func loadRun(b *testing.B, rate int) {
 		queued  int
 		calls   int
 	)
-	d := &daemon{policy: pol, store: db, outbox: ob, log: log, now: time.Now}
 	d.decided = func(v textback.Verdict, id int64) {
 		mu.Lock()
 		defer mu.Unlock()
